@@ -1,0 +1,5 @@
+"""Allows ``python -m autoinspect``."""
+
+from autoinspect.cli import main
+
+main()

@@ -1,0 +1,224 @@
+"""The ``autoinspect`` command: parses arguments, calls the library, prints what happened.
+
+No logic lives here; every command is one call into ``pipelines`` or ``data``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from autoinspect.config import Settings, get_settings
+from autoinspect.data.classmap import ClassMap
+from autoinspect.data.formats import ExportFormat, ImportFormat, export_dataset
+from autoinspect.data.layout import DatasetLayout
+from autoinspect.data.profiling import profile_dataset
+from autoinspect.data.synthetic import generate_dataset
+from autoinspect.data.versions import DatasetStore
+from autoinspect.domain import Split
+from autoinspect.errors import AutoInspectError
+from autoinspect.pipelines.dataset import as_layout, prepare_dataset, validate_dataset, version_dataset
+
+app = typer.Typer(help="AutoInspect: scratches and dents in vehicle photos, and the ML loop around them.")
+data_app = typer.Typer(help="Import, validate, version and profile annotated photos.")
+version_app = typer.Typer(help="Immutable dataset versions.")
+app.add_typer(data_app, name="data")
+data_app.add_typer(version_app, name="version")
+
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="Class mapping SOURCE=TARGET, or SOURCE= to drop (repeatable), e.g. dunt=dent."),
+]
+MapFileOption = Annotated[Path | None, typer.Option("--map-file", help="YAML mapping {source: target or null}.")]
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _class_map(specs: list[str] | None, mapping_file: Path | None) -> ClassMap | None:
+    if not specs and mapping_file is None:
+        return None
+    return ClassMap.from_specs(specs or (), mapping_file)
+
+
+def _echo_json(content: Any) -> None:
+    typer.echo(json.dumps(content, indent=2, default=str))
+
+
+@app.callback()
+def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def up(
+    data: Annotated[Path | None, typer.Option(help="Your dataset (YOLO folder, COCO or Label Studio JSON).")] = None,
+    images: Annotated[Path | None, typer.Option(help="Images folder for COCO / Label Studio.")] = None,
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the folder name).")] = None,
+    class_map: MapOption = None,
+    map_file: MapFileOption = None,
+) -> None:
+    """The main job on embedded defaults: prepare the data (the synthetic sample when none is given)."""
+    result = prepare_dataset(_settings(), data, name=name, class_map=_class_map(class_map, map_file), images_dir=images)
+    version = result.version
+    typer.echo(f"dataset version {version.ref.short}: {version.split_counts()} boxes {version.box_counts()}")
+    typer.echo(f"validation: {'PASS' if result.validation.passed else 'FAIL'} {result.validation.report_html}")
+    if result.validation.quarantine:
+        typer.echo(f"quarantined: {result.validation.quarantine}")
+    if result.profile:
+        typer.echo(f"profile: {result.profile.html}  contact sheet: {result.profile.contact_sheet}")
+
+
+@data_app.command("import")
+def import_(
+    source: Annotated[Path, typer.Argument(help="YOLO folder, COCO JSON or Label Studio JSON export.")],
+    fmt: Annotated[ImportFormat | None, typer.Option("--format", help="Default: detected.")] = None,
+    images: Annotated[Path | None, typer.Option(help="Images folder for COCO / Label Studio.")] = None,
+    split: Annotated[Split | None, typer.Option(help="Put every image in this split.")] = None,
+    class_map: MapOption = None,
+    map_file: MapFileOption = None,
+) -> None:
+    """Import an annotation export into the canonical layout under the AutoInspect home."""
+    layout, summary = as_layout(
+        source,
+        _settings(),
+        fmt=fmt,
+        class_map=_class_map(class_map, map_file) or ClassMap.from_specs(),
+        images_dir=images,
+        split=split,
+    )
+    if summary is not None:
+        typer.echo(f"images {summary.images}, boxes {summary.boxes}, dropped {summary.dropped}")
+        for problem in summary.problems:
+            typer.echo(f"  problem: {problem.file}: {problem.message}")
+    typer.echo(str(layout.root))
+
+
+@data_app.command()
+def validate(
+    folder: Annotated[Path, typer.Argument(help="Dataset folder in the canonical (YOLO) layout.")],
+    report_dir: Annotated[Path | None, typer.Option(help="Where report.json and report.html go.")] = None,
+    strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
+) -> None:
+    """Check every image and label; bad files are copied to quarantine with the reason. Exit 1 on failure."""
+    report, _, outcome = validate_dataset(DatasetLayout(folder), _settings(), report_dir)
+    typer.echo(
+        f"{report.images} images, {len(report.errors)} errors, {len(report.issues) - len(report.errors)} warnings"
+    )
+    for check, count in sorted(report.counts_by_check.items()):
+        typer.echo(f"  {check}: {count}")
+    for stats in report.box_stats:
+        below = ", ".join(f"<{t}px {share:.0%}" for t, share in stats.share_below_px.items())
+        typer.echo(f"  {stats.label}: {stats.boxes} boxes, median shorter side {stats.min_side_px_median} px; {below}")
+    typer.echo(f"report: {outcome.report_html}")
+    if outcome.quarantine:
+        typer.echo(f"quarantined: {outcome.quarantine}")
+    failed = not report.passed or (strict and bool(report.issues))
+    typer.echo("FAIL" if failed else "PASS")
+    raise typer.Exit(1 if failed else 0)
+
+
+@data_app.command()
+def profile(
+    source: Annotated[str, typer.Argument(help="Dataset folder, or a version reference (name, name@digest).")],
+    out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
+) -> None:
+    """EDA profile of the per-image features (HTML) and a contact sheet with boxes drawn."""
+    settings = _settings()
+    if Path(source).is_dir():
+        layout = DatasetLayout(Path(source))
+    else:
+        store = DatasetStore(settings.datasets_dir)
+        layout = store.materialise(store.resolve(source), settings.checkouts_dir)
+    target = out or settings.reports_dir / "profile" / layout.root.name
+    result = profile_dataset(layout, target, workers=settings.worker_count, title=f"{source} profile")
+    typer.echo(f"profile: {result.html}\ncontact sheet: {result.contact_sheet}\nfeatures: {result.features_csv}")
+
+
+@data_app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="New dataset folder.")],
+    images: Annotated[int, typer.Option(help="How many photos.")] = 60,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 0,
+) -> None:
+    """Generate synthetic painted panels with scratches and dents (for demos and tests)."""
+    layout = generate_dataset(out, images, seed=seed, classes=_settings().classes)
+    typer.echo(str(layout.root))
+
+
+@data_app.command()
+def export(
+    folder: Annotated[Path, typer.Argument(help="Dataset folder in the canonical layout.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="coco or labelstudio.")],
+    out: Annotated[Path, typer.Option(help="Output JSON file.")],
+) -> None:
+    """Export a dataset folder as COCO or Label Studio JSON."""
+    typer.echo(str(export_dataset(folder, fmt, out)))
+
+
+@version_app.command("create")
+def version_create(
+    folder: Annotated[Path, typer.Argument(help="Dataset folder in the canonical layout.")],
+    name: Annotated[str, typer.Option(help="Dataset name; an existing name gets a new version on top.")],
+    message: Annotated[str, typer.Option("--message", "-m")] = "",
+    allow_test_change: Annotated[bool, typer.Option(help="Let this version change the gold test split.")] = False,
+) -> None:
+    """Validate a folder and commit what passed as a new immutable version."""
+    manifest, outcome = version_dataset(
+        DatasetLayout(folder), name, _settings(), message=message, allow_test_change=allow_test_change
+    )
+    typer.echo(f"{manifest.ref.short} {manifest.split_counts()} excluded={len(manifest.excluded)}")
+    typer.echo(f"digest: {manifest.digest}\nreport: {outcome.report_html}")
+
+
+@version_app.command("list")
+def version_list(name: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Dataset names, or the history of one name (oldest first)."""
+    store = DatasetStore(_settings().datasets_dir)
+    for dataset in [name] if name else store.names():
+        for manifest in store.history(dataset):
+            created = manifest.created_at.isoformat(timespec="seconds")
+            typer.echo(f"{manifest.ref.short}  {created}  {manifest.split_counts()}  {manifest.message}")
+
+
+@version_app.command("show")
+def version_show(ref: Annotated[str, typer.Argument(help="name, name@digest-prefix or digest prefix")]) -> None:
+    """A version's manifest summary as JSON."""
+    manifest = DatasetStore(_settings().datasets_dir).resolve(ref)
+    _echo_json(
+        {
+            "name": manifest.name,
+            "digest": manifest.digest,
+            "parent": manifest.parent,
+            "created_at": manifest.created_at,
+            "message": manifest.message,
+            "classes": manifest.classes,
+            "images": manifest.split_counts(),
+            "boxes": manifest.box_counts(),
+            "excluded": [e.model_dump() for e in manifest.excluded],
+        }
+    )
+
+
+@version_app.command("checkout")
+def version_checkout(ref: Annotated[str, typer.Argument()], out: Annotated[Path, typer.Argument()]) -> None:
+    """Materialise a version as a YOLO folder (read-only files)."""
+    layout = DatasetStore(_settings().datasets_dir).checkout(ref, out)
+    typer.echo(str(layout.root))
+
+
+def main() -> None:
+    """Console entry point: user errors print one line and exit 2, without a traceback."""
+    try:
+        app()
+    except AutoInspectError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

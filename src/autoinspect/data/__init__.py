@@ -1,0 +1,1 @@
+"""Data stage: formats, validation, versions, per-image features, profiling and the synthetic generator."""

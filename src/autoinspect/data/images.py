@@ -1,0 +1,88 @@
+"""The one way AutoInspect decodes a photo, so validation, features, training and serving see the same pixels.
+
+EXIF orientation is applied (as phone photos and Ultralytics expect: labels refer to the upright view), the
+pixel count is checked from the header before decoding (decompression-bomb guard), and every failure becomes an
+:class:`ImageDecodeError` whose message says what is wrong with the file.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from autoinspect.errors import ImageDecodeError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+EXIF_ORIENTATION_TAG = 0x0112
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An upright RGB image and what its file said about itself."""
+
+    rgb: npt.NDArray[np.uint8]
+    """H x W x 3, after EXIF orientation."""
+    format: str
+    """PIL's name of the encoding, e.g. ``JPEG``."""
+    exif_orientation: int
+    """1 means stored upright; 2-8 mean the pixels were flipped/rotated on load."""
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def decode_image(source: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode a file or an in-memory image fully, or raise :class:`ImageDecodeError` with the reason.
+
+    Example:
+        >>> decode_image(b"not an image")
+        Traceback (most recent call last):
+        ...
+        autoinspect.errors.ImageDecodeError: not a recognised image format
+    """
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    if isinstance(source, bytes) and not source:
+        raise ImageDecodeError("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(stream) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageDecodeError(
+                        f"{width}x{height} is {width * height:,} pixels, above the limit of {max_pixels:,}"
+                    )
+                if width == 0 or height == 0:
+                    raise ImageDecodeError(f"image has no pixels ({width}x{height})")
+                fmt = image.format or "unknown"
+                orientation = int(image.getexif().get(EXIF_ORIENTATION_TAG, 1) or 1)
+                image.load()
+                upright = ImageOps.exif_transpose(image) if orientation != 1 else image
+                rgb = np.asarray(upright.convert("RGB"), dtype=np.uint8)
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageDecodeError("not a recognised image format") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(f"decompression bomb: {exc}") from None
+    except FileNotFoundError:
+        raise ImageDecodeError("file not found") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageDecodeError(f"corrupt or truncated image: {exc}") from None
+    return DecodedImage(rgb=rgb, format=fmt, exif_orientation=orientation)

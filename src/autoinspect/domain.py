@@ -1,0 +1,151 @@
+"""Domain types shared by every stage: boxes, annotations, detections, verdicts and dataset references.
+
+Boxes are stored normalised to [0, 1] in ``x1, y1, x2, y2`` order, the one representation that survives
+resizing and letterboxing; converters to YOLO ``cx, cy, w, h`` and to pixels live on the type so that no
+stage re-implements them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NONE_VERDICT = "None"
+"""What AutoInspect answers for a vehicle with neither scratches nor dents."""
+
+
+class Split(StrEnum):
+    """Dataset splits; ``test`` is the gold split that only an explicit command may change."""
+
+    TRAIN = "train"
+    VAL = "val"
+    TEST = "test"
+
+
+class Box(BaseModel):
+    """An axis-aligned box, normalised to the image size.
+
+    Example:
+        >>> Box.from_yolo(0.5, 0.5, 0.2, 0.4).x1
+        0.4
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.x2 < self.x1 or self.y2 < self.y1:
+            raise ValueError(f"box corners out of order: ({self.x1}, {self.y1}, {self.x2}, {self.y2})")
+        return self
+
+    @classmethod
+    def from_yolo(cls, cx: float, cy: float, w: float, h: float) -> Box:
+        """Build from YOLO centre/size coordinates."""
+        return cls(x1=cx - w / 2, y1=cy - h / 2, x2=cx + w / 2, y2=cy + h / 2)
+
+    @classmethod
+    def from_points(cls, xs: Sequence[float], ys: Sequence[float]) -> Box:
+        """The bounding box of a polygon (what a detector learns from a polygon label)."""
+        return cls(x1=min(xs), y1=min(ys), x2=max(xs), y2=max(ys))
+
+    @classmethod
+    def from_pixels(cls, x1: float, y1: float, x2: float, y2: float, width: int, height: int) -> Box:
+        """Normalise a pixel box by the image size."""
+        return cls(x1=x1 / width, y1=y1 / height, x2=x2 / width, y2=y2 / height)
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    def to_yolo(self) -> tuple[float, float, float, float]:
+        """``(cx, cy, w, h)`` as a YOLO label row wants them."""
+        return ((self.x1 + self.x2) / 2, (self.y1 + self.y2) / 2, self.width, self.height)
+
+    def to_pixels(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """``(x1, y1, x2, y2)`` in pixels of an image of that size."""
+        return (self.x1 * width, self.y1 * height, self.x2 * width, self.y2 * height)
+
+    def min_side_px(self, width: int, height: int) -> float:
+        """The shorter side in pixels: what decides whether a detector at a given input size can see it."""
+        return min(self.width * width, self.height * height)
+
+    def iou(self, other: Box) -> float:
+        """Intersection over union with another box."""
+        iw = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
+        ih = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
+        inter = iw * ih
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+
+class Annotation(BaseModel):
+    """One labelled region of an image (ground truth)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    box: Box
+
+
+class Detection(Annotation):
+    """One region found by a detector, with its confidence in [0, 1]."""
+
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class Verdict(BaseModel):
+    """The answer for one photo: the damage classes found, or ``"None"``.
+
+    Example:
+        >>> Verdict.from_labels([]).value
+        'None'
+        >>> Verdict.from_labels(["dent", "scratch", "dent"]).value
+        ['dent', 'scratch']
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    labels: tuple[str, ...] = ()
+
+    @classmethod
+    def from_labels(cls, labels: Iterable[str]) -> Verdict:
+        return cls(labels=tuple(sorted(set(labels))))
+
+    @property
+    def is_none(self) -> bool:
+        return not self.labels
+
+    @property
+    def value(self) -> str | list[str]:
+        """The wire form: the string ``"None"`` or the list of class names."""
+        return NONE_VERDICT if self.is_none else list(self.labels)
+
+
+class DatasetRef(BaseModel):
+    """A pointer to one immutable dataset version: what a training run records to be reproducible."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    digest: str
+    """sha256 of the version's canonical manifest; equal content gives an equal digest."""
+
+    @property
+    def short(self) -> str:
+        return f"{self.name}@{self.digest[:12]}"

@@ -1,0 +1,82 @@
+"""The command line as a user runs it: exit codes, messages and what lands on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from autoinspect import cli
+from autoinspect.config import get_settings
+from autoinspect.data.synthetic import generate_dataset
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "home"
+    monkeypatch.setenv("AUTOINSPECT_HOME", str(home))
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(cli.app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_validate_exit_codes_and_quarantine(tmp_path: Path, _home: Path) -> None:
+    folder = generate_dataset(tmp_path / "ds", 12, seed=1, size=(128, 128)).root
+    code, output = _run("data", "validate", str(folder), "--report-dir", str(tmp_path / "r1"))
+    assert code == 0 and "PASS" in output
+    assert json.loads((tmp_path / "r1" / "report.json").read_text())["passed"] is True
+    label = next((folder / "labels" / "train").iterdir())
+    label.write_text("5 0.5 0.5 0.1 0.1\n")
+    code, output = _run("data", "validate", str(folder), "--report-dir", str(tmp_path / "r2"))
+    assert code == 1 and "class_id: 1" in output and "FAIL" in output
+    quarantined = list((_home / "quarantine").rglob(label.name))
+    assert len(quarantined) == 1 and label.exists()
+
+
+def test_version_create_list_show_checkout(tmp_path: Path) -> None:
+    folder = generate_dataset(tmp_path / "ds", 12, seed=2, size=(128, 128)).root
+    code, output = _run("data", "version", "create", str(folder), "--name", "demo", "-m", "first")
+    assert code == 0 and "demo@" in output
+    code, output = _run("data", "version", "show", "demo")
+    shown = json.loads(output)
+    assert sum(shown["images"].values()) == 12 and set(shown["images"]) <= {"train", "val", "test"}
+    code, output = _run("data", "version", "list")
+    assert "first" in output
+    code, output = _run("data", "version", "checkout", f"demo@{shown['digest'][:10]}", str(tmp_path / "co"))
+    assert code == 0 and len(list((tmp_path / "co" / "images").rglob("*.jpg"))) == 12
+
+
+def test_user_errors_are_one_line_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["autoinspect", "data", "version", "show", "nope"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no dataset versions match 'nope'") and "Traceback" not in err
+
+
+def test_import_with_class_map_then_validate(sample_root: Path, tmp_path: Path) -> None:
+    source = tmp_path / "export"
+    shutil.copytree(sample_root, source)
+    (source / "data.yaml").write_text("names: [scracth, dunt]\n")
+    code, output = _run("data", "import", str(source), "--map", "scracth=scratch", "--map", "dunt=dent")
+    assert code == 0
+    imported = Path(output.strip().splitlines()[-1])
+    code, output = _run("data", "validate", str(imported))
+    assert code == 0 and "scratch: 448 boxes" in output and "dent: 100 boxes" in output

@@ -149,3 +149,34 @@ class DatasetRef(BaseModel):
     @property
     def short(self) -> str:
         return f"{self.name}@{self.digest[:12]}"
+
+
+ONNX_INPUT = "images"
+"""Input of every exported detector: float32 ``[N, 3, S, S]``, RGB scaled to [0, 1], letterboxed (see below)."""
+ONNX_OUTPUT = "detections"
+"""Output of every exported detector: float32 ``[N, K, 6]`` rows ``x1, y1, x2, y2, score, class_id`` in input
+pixels, best first; rows with score 0 are padding. Rows may overlap: the Detector applies class-wise NMS, so a
+backend may export with or without NMS in the graph."""
+ONNX_METADATA_KEY = "autoinspect"
+"""Key of the ONNX ``metadata_props`` entry that holds :class:`ModelMetadata` as JSON."""
+LETTERBOX_FILL = 114
+"""Grey (0-255) of the letterbox padding; the photo is resized to fit ``S`` keeping its aspect and centred,
+as Ultralytics does, so every backend sees the same input."""
+
+
+class ModelMetadata(BaseModel):
+    """What a served model needs to know about itself; stored inside the ONNX file and in the registry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    classes: list[str]
+    input_size: int
+    """``S``: the square side of the letterboxed input."""
+    backend: str
+    """Which training backend produced it (``lite``, ``yolo``)."""
+    score_thresholds: dict[str, float]
+    """Operating threshold per class: a detection below it is dropped (calibrated on val when registered)."""
+    iou_threshold: float = 0.6
+    """Class-wise NMS overlap above which the lower-scoring box is dropped."""
+    review_band: tuple[float, float] = (0.25, 0.6)
+    """A photo whose best detection score falls in this band (or any detection in it) needs a human look."""

@@ -49,6 +49,17 @@ class SplitSettings(BaseModel):
     test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
 
 
+class TrackingSettings(BaseModel):
+    """Where experiments and the model registry live (MLflow)."""
+
+    uri: str | None = None
+    """MLflow tracking URI; ``None`` means ``sqlite:///<home>/mlflow.db`` with artifacts under ``<home>/mlartifacts``.
+    Production: ``http://mlflow:5000`` or ``postgresql+psycopg2://...``."""
+    experiment: str = "autoinspect"
+    model_name: str = "autoinspect-detector"
+    """Registered model name; its versions carry the ``champion`` / ``challenger`` aliases."""
+
+
 class Settings(BaseSettings):
     """Everything configurable in AutoInspect, in one place."""
 
@@ -66,6 +77,7 @@ class Settings(BaseSettings):
     """Threads for image work; 0 means one per CPU core."""
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     splits: SplitSettings = Field(default_factory=SplitSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @field_validator("classes")
     @classmethod
@@ -90,6 +102,20 @@ class Settings(BaseSettings):
             YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file),
             file_secret_settings,
         )
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking.uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Artifact root for experiments created against the default SQLite store."""
+        return (self.home / "mlartifacts").resolve()
+
+    @property
+    def runs_dir(self) -> Path:
+        """Training working folders (checkpoints, exported ONNX, plots) before they are logged."""
+        return self.home / "runs"
 
     @property
     def worker_count(self) -> int:

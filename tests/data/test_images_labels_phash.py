@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from autoinspect.data.images import decode_image
+from autoinspect.images import decode_image
 from autoinspect.data.labels import LabelProblem, format_yolo_labels, parse_yolo_labels
 from autoinspect.data.phash import dihedral_hashes, near_duplicate_pairs
 from autoinspect.domain import Box

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from autoinspect.data.images import decode_image
+from autoinspect.images import decode_image
 from autoinspect.data.labels import ParsedLabels, parse_yolo_labels
 from autoinspect.data.layout import DatasetLayout, LayoutItem
 from autoinspect.domain import NONE_VERDICT, Box

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from autoinspect.data.images import is_image_file
+from autoinspect.images import is_image_file
 from autoinspect.domain import Split
 from autoinspect.errors import DataFormatError
 

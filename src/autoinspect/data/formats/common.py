@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from tqdm import tqdm
 
 from autoinspect.data.classmap import ClassMap
-from autoinspect.data.images import EXIF_ORIENTATION_TAG, is_image_file
+from autoinspect.images import EXIF_ORIENTATION_TAG, is_image_file
 from autoinspect.data.labels import format_yolo_labels
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.domain import Annotation, Box, Split
@@ -93,7 +93,7 @@ def clipped_box(x1: float, y1: float, x2: float, y2: float) -> Box:
 def image_size(path: Path) -> tuple[int, int]:
     """Upright ``(width, height)`` from the header only, without decoding the pixels.
 
-    Labels refer to the upright view (see :mod:`autoinspect.data.images`), so EXIF orientations that rotate
+    Labels refer to the upright view (see :mod:`autoinspect.images`), so EXIF orientations that rotate
     by 90 degrees swap the stored sides.
     """
     try:

@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from autoinspect.data.formats.common import ImportedImage, ReadResult
-from autoinspect.data.images import is_image_file
+from autoinspect.images import is_image_file
 from autoinspect.data.labels import LabelProblem, LabelRowIssue, parse_yolo_labels
 from autoinspect.data.layout import DATA_YAML, DatasetLayout, read_names
 from autoinspect.data.quarantine import REASONS_FILE

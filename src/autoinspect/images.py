@@ -1,5 +1,7 @@
 """The one way AutoInspect decodes a photo, so validation, features, training and serving see the same pixels.
 
+Part of the core (no imports of other AutoInspect packages): the data stage and the inference stage both use it.
+
 EXIF orientation is applied (as phone photos and Ultralytics expect: labels refer to the upright view), the
 pixel count is checked from the header before decoding (decompression-bomb guard), and every failure becomes an
 :class:`ImageDecodeError` whose message says what is wrong with the file.

@@ -1,0 +1,1 @@
+"""Training backends behind one interface; each exports an ONNX detector that follows the model contract."""

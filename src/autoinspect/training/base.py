@@ -1,0 +1,114 @@
+"""The interface every training backend implements, and the run configuration they share.
+
+A backend trains on a dataset checkout (canonical YOLO layout), keeps the checkpoint that scores best on val,
+and exports it as ONNX following the contract in :mod:`autoinspect.domain` (``images`` -> ``detections``), so
+evaluation and serving never need to know which backend made a model. Trackers (MLflow) and the val scorer are
+passed in as callbacks: the backend knows nothing about them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from autoinspect.data.layout import DatasetLayout
+from autoinspect.domain import ModelMetadata
+
+BackendName = Literal["lite", "yolo"]
+
+RawPredictor = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+"""Runs the model as exported: ``[N, 3, S, S]`` letterboxed RGB in [0, 1] -> ``[N, K, 6]`` detections."""
+
+ValScorer = Callable[[RawPredictor], Mapping[str, float]]
+"""Scores a model on the val split through the same post-processing the Detector uses; must return at least
+the key named by ``TrainConfig.select_metric``. The pipeline builds it; backends only call it."""
+
+
+class LiteConfig(BaseModel):
+    """Options of the pretrained EfficientNet-Lite detector."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant: Literal["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"] = "efficientnet_lite0"
+    head: Literal["fcos", "retinanet"] = "fcos"
+    fpn_channels: int = 96
+    freeze_backbone_epochs: int = 1
+    """Epochs with the pretrained backbone frozen, so the random head does not wreck its features first."""
+    mosaic: float = 0.0
+    """Probability of a 2x2 mosaic per training sample."""
+
+
+class YoloConfig(BaseModel):
+    """Options of the Ultralytics backend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "yolo26n.yaml"
+    """A local ``.pt`` (pretrained weights, if you have them) or an architecture ``.yaml`` (from scratch)."""
+
+
+class TrainConfig(BaseModel):
+    """One training run; parsed from YAML (``autoinspect train --config run.yaml``) or built by the search."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: BackendName = "lite"
+    epochs: int = Field(30, ge=1)
+    imgsz: int = Field(640, ge=32)
+    batch: int = Field(8, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    seed: int = 0
+    device: str = "auto"
+    """``auto`` (CUDA when there is one), ``cpu``, ``cuda``, ``cuda:1``..."""
+    workers: int = Field(2, ge=0)
+    patience: int = Field(10, ge=1)
+    """Stop after this many epochs without a better val score."""
+    select_metric: str = "map50"
+    """The val metric that picks the checkpoint to export."""
+    score_threshold: float = Field(0.25, gt=0, lt=1)
+    """Default operating threshold written into the model until calibration on val replaces it."""
+    lite: LiteConfig = Field(default_factory=LiteConfig)
+    yolo: YoloConfig = Field(default_factory=YoloConfig)
+
+
+class TrainingCallbacks(Protocol):
+    """Events a backend reports; the MLflow tracker implements them."""
+
+    def on_train_start(self, config: TrainConfig, layout: DatasetLayout) -> None: ...
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None: ...
+
+    def on_train_end(self, result: TrainResult) -> None: ...
+
+
+class TrainResult(BaseModel):
+    """What a backend leaves behind in its output folder."""
+
+    onnx_path: Path
+    weights_path: Path
+    """The framework checkpoint of the exported model (for warm starts)."""
+    metadata: ModelMetadata
+    best_epoch: int
+    best_score: float
+    history: list[dict[str, float]]
+    """One row per epoch: ``epoch``, losses, val metrics."""
+    plots: list[Path] = Field(default_factory=list)
+
+
+class Backend(Protocol):
+    def train(
+        self,
+        layout: DatasetLayout,
+        config: TrainConfig,
+        out_dir: Path,
+        *,
+        callbacks: TrainingCallbacks | None = None,
+        val_scorer: ValScorer | None = None,
+        init_weights: Path | None = None,
+    ) -> TrainResult: ...

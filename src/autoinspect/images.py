@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from autoinspect.domain import LETTERBOX_FILL
 from autoinspect.errors import ImageDecodeError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
@@ -88,3 +89,33 @@ def decode_image(source: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageDecodeError(f"corrupt or truncated image: {exc}") from None
     return DecodedImage(rgb=rgb, format=fmt, exif_orientation=orientation)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a photo was placed into the square model input, to map boxes back to the photo."""
+
+    scale: float
+    pad_x: int
+    pad_y: int
+
+
+def letterbox(rgb: npt.NDArray[np.uint8], size: int) -> tuple[npt.NDArray[np.uint8], Letterbox]:
+    """Resize keeping the aspect ratio so the longer side is ``size``, centred on grey ``LETTERBOX_FILL``.
+
+    Training, evaluation and serving all call this one function, so the model never sees pixels at serving
+    time that were prepared differently from the ones it learned on.
+
+    Example:
+        >>> canvas, box = letterbox(np.zeros((50, 100, 3), dtype=np.uint8), 64)
+        >>> canvas.shape, box
+        ((64, 64, 3), Letterbox(scale=0.64, pad_x=0, pad_y=16))
+    """
+    height, width = rgb.shape[:2]
+    scale = size / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BILINEAR) if scale != 1 else rgb
+    canvas = np.full((size, size, 3), LETTERBOX_FILL, dtype=np.uint8)
+    pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+    canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = np.asarray(resized, dtype=np.uint8)
+    return canvas, Letterbox(scale=scale, pad_x=pad_x, pad_y=pad_y)

@@ -35,12 +35,17 @@ class LiteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variant: Literal["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"] = "efficientnet_lite0"
-    head: Literal["fcos", "retinanet"] = "fcos"
-    fpn_channels: int = 96
+    fpn_channels: int = Field(96, ge=64, multiple_of=32)
+    """FPN and head width; FCOS's head uses GroupNorm with 32 groups, so at least two channels per group."""
     freeze_backbone_epochs: int = 1
     """Epochs with the pretrained backbone frozen, so the random head does not wreck its features first."""
-    mosaic: float = 0.0
-    """Probability of a 2x2 mosaic per training sample."""
+    backbone_lr_scale: float = Field(0.1, gt=0, le=1)
+    """The pretrained backbone learns at this fraction of ``lr``: it needs adjusting, not relearning."""
+    zoom: float = 1.6
+    """Largest zoom-in of the random crop: small scratches get bigger, photos are never shrunk."""
+    zoom_probability: float = 0.5
+    colour_jitter: float = 0.3
+    """Brightness, contrast and saturation factors are drawn from [1 - j, 1 + j]."""
 
 
 class YoloConfig(BaseModel):
@@ -96,6 +101,7 @@ class TrainResult(BaseModel):
     metadata: ModelMetadata
     best_epoch: int
     best_score: float
+    """``select_metric`` of the kept epoch on val; NaN when no val scorer was given (the last epoch is kept)."""
     history: list[dict[str, float]]
     """One row per epoch: ``epoch``, losses, val metrics."""
     plots: list[Path] = Field(default_factory=list)

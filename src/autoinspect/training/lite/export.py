@@ -1,0 +1,95 @@
+"""The lite detector as the model contract wants it: letterboxed [0, 1] RGB in, ``[N, K, 6]`` detections out.
+
+Decoding (FCOS box coder, ``sqrt(cls * centerness)`` scores, top-K over all levels and classes) happens inside
+the graph, so the ONNX file is a complete detector; class-wise NMS is left to the Detector, which applies it
+to every backend alike. The same module runs in torch during training to score checkpoints on val, so the
+checkpoint is chosen on exactly what gets exported.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models.detection import FCOS
+from torchvision.models.detection.image_list import ImageList
+
+from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT
+from autoinspect.training.lite.backbone import INPUT_MEAN, INPUT_STD
+
+logger = logging.getLogger(__name__)
+
+TOP_K = 300
+OPSET = 18
+MAX_BATCH = 256
+
+
+def _anchors(model: FCOS, imgsz: int) -> torch.Tensor:
+    """The fixed anchor grid of a square input (one anchor per location and level)."""
+    dummy = torch.zeros(1, 3, imgsz, imgsz, device=next(model.parameters()).device)
+    was_training = model.training
+    model.eval()  # batch norm in train mode refuses the 1 x 1 top level of a single dummy image
+    with torch.no_grad():
+        features = list(model.backbone(dummy).values())
+        anchors: list[torch.Tensor] = model.anchor_generator(ImageList(dummy, [(imgsz, imgsz)]), features)
+    model.train(was_training)
+    return anchors[0]
+
+
+class ContractDetector(nn.Module):
+    """Wraps a trained FCOS into the contract's single input and output."""
+
+    anchor_centres: torch.Tensor
+    anchor_sizes: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, model: FCOS, imgsz: int, top_k: int = TOP_K) -> None:
+        super().__init__()
+        self.backbone = model.backbone
+        self.head = model.head
+        anchors = _anchors(model, imgsz)
+        self.register_buffer("anchor_centres", (anchors[:, :2] + anchors[:, 2:]) / 2)
+        self.register_buffer("anchor_sizes", anchors[:, 2:] - anchors[:, :2])
+        self.register_buffer("mean", torch.tensor(INPUT_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(INPUT_STD).view(1, 3, 1, 1))
+        self.imgsz = imgsz
+        self.top_k = min(top_k, anchors.shape[0] * model.head.classification_head.num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images - self.mean) / self.std
+        out = self.head(list(self.backbone(x).values()))
+        rel = out["bbox_regression"]  # N x A x 4: distances to the sides, in anchor sizes
+        centres, sizes = self.anchor_centres, self.anchor_sizes
+        boxes = torch.cat([centres - rel[..., :2] * sizes, centres + rel[..., 2:] * sizes], dim=-1)
+        boxes = boxes.clamp(0, self.imgsz)
+        scores = torch.sqrt(torch.sigmoid(out["cls_logits"]) * torch.sigmoid(out["bbox_ctrness"]))
+        n_classes = scores.shape[-1]
+        top_scores, flat_index = scores.flatten(1).topk(self.top_k, dim=1)
+        anchor_index = torch.div(flat_index, n_classes, rounding_mode="floor")
+        classes = (flat_index % n_classes).to(boxes.dtype)
+        picked = torch.gather(boxes, 1, anchor_index.unsqueeze(-1).expand(-1, -1, 4))
+        return torch.cat([picked, top_scores.unsqueeze(-1), classes.unsqueeze(-1)], dim=-1)
+
+
+def export_onnx(module: ContractDetector, path: Path) -> Path:
+    """Write the ONNX file with a dynamic batch dimension, through torch's ``torch.export``-based exporter."""
+    module = module.eval().cpu()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.rand(2, 3, module.imgsz, module.imgsz)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    torch.onnx.export(
+        module,
+        (dummy,),
+        str(path),
+        input_names=[ONNX_INPUT],
+        output_names=[ONNX_OUTPUT],
+        dynamic_shapes={"images": {0: batch}},
+        opset_version=OPSET,
+        dynamo=True,
+        verbose=False,
+    )
+    logger.info("exported %s", path)
+    return path

@@ -1,0 +1,85 @@
+"""The lite backend: real pretrained weights, the exported contract, and a smoke run on synthetic photos."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from autoinspect.data.synthetic import generate_dataset
+from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT
+from autoinspect.images import decode_image, letterbox
+from autoinspect.onnx_metadata import parse_metadata
+from autoinspect.training.base import TrainConfig
+from autoinspect.training.lite.backbone import INPUT_MEAN, INPUT_STD, pretrained_classifier
+from autoinspect.training.lite.export import ContractDetector, export_onnx
+from autoinspect.training.lite.model import build_detector
+from autoinspect.training.lite.trainer import LiteBackend
+
+CAR_CLASSES = {436, 468, 511, 609, 627, 656, 661, 717, 751, 817}
+"""ImageNet ids of beach wagon, cab, convertible, jeep, limousine, minivan, Model T, pickup, racer, sports car."""
+
+
+@pytest.mark.parametrize("variant", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_packaged_weights_recognise_cars(variant: str, sample_root: Path) -> None:
+    """The ImageNet weights really load: clean-car photos are classed as some kind of car."""
+    model = pretrained_classifier(variant).eval()
+    photos = sorted((sample_root / "images" / "test").glob("clean*"))[:6]
+    batch = []
+    for photo in photos:
+        canvas, _ = letterbox(decode_image(photo).rgb, 224)
+        array = (canvas.astype(np.float32) / 255 - np.array(INPUT_MEAN)) / np.array(INPUT_STD)
+        batch.append(torch.from_numpy(array.astype(np.float32)).permute(2, 0, 1))
+    with torch.no_grad():
+        top5 = model(torch.stack(batch)).topk(5, dim=1).indices
+    hits = sum(bool(set(row.tolist()) & CAR_CLASSES) for row in top5)
+    assert hits >= len(photos) - 1
+
+
+def test_exported_onnx_matches_torch_and_contract(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    module = ContractDetector(build_detector("efficientnet_lite0", 2, 128, 64, pretrained=False), 128).eval()
+    images = torch.rand(3, 3, 128, 128)
+    with torch.no_grad():
+        expected = module(images).numpy()
+    path = export_onnx(module, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(path))
+    assert [i.name for i in session.get_inputs()] == [ONNX_INPUT]
+    assert [o.name for o in session.get_outputs()] == [ONNX_OUTPUT]
+    got = session.run(None, {ONNX_INPUT: images.numpy()})[0]
+    assert got.shape == expected.shape == (3, 300, 6)
+    np.testing.assert_allclose(np.sort(got[..., 4], axis=1), np.sort(expected[..., 4], axis=1), atol=1e-5)
+    assert (got[..., :4] >= 0).all() and (got[..., :4] <= 128).all()
+    assert set(np.unique(got[..., 5])) <= {0.0, 1.0}
+
+
+def test_smoke_training_lowers_loss_and_exports(tmp_path: Path) -> None:
+    layout = generate_dataset(tmp_path / "ds", 24, seed=0, size=(128, 128))
+    config = TrainConfig(epochs=5, imgsz=128, batch=8, workers=0, lr=1e-3)
+    seen: list[int] = []
+
+    class Recorder:
+        def on_train_start(self, config: TrainConfig, layout: object) -> None:
+            seen.append(0)
+
+        def on_epoch_end(self, epoch: int, metrics: object) -> None:
+            seen.append(epoch)
+
+        def on_train_end(self, result: object) -> None:
+            seen.append(-1)
+
+    scores = iter([0.1, 0.3, 0.2, 0.25, 0.15])
+    result = LiteBackend().train(
+        layout, config, tmp_path / "out", callbacks=Recorder(), val_scorer=lambda predict: {"map50": next(scores)}
+    )
+    assert seen == [0, 1, 2, 3, 4, 5, -1]
+    assert result.best_epoch == 2 and math.isclose(result.best_score, 0.3)  # the best on val, not the last
+    losses = [row["loss/classification"] + row["loss/bbox_regression"] for row in result.history]
+    assert sum(losses[-2:]) / 2 < 0.8 * losses[0]  # it learns (single epochs are noisy at this size)
+    session = ort.InferenceSession(str(result.onnx_path))
+    metadata = parse_metadata(session.get_modelmeta().custom_metadata_map, "model")
+    assert metadata.classes == ["scratch", "dent"] and metadata.input_size == 128 and metadata.backend == "lite"

@@ -21,11 +21,11 @@ from autoinspect.data.formats import (
     import_dataset,
 )
 from autoinspect.data.formats.common import image_size
-from autoinspect.images import EXIF_ORIENTATION_TAG
 from autoinspect.data.labels import format_yolo_labels, parse_yolo_labels
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.domain import Box, Split
 from autoinspect.errors import ConfigError, DataFormatError
+from autoinspect.images import EXIF_ORIENTATION_TAG
 
 CLASSES = ["scratch", "dent"]
 Labels = dict[str, list[tuple[int, tuple[float, float, float, float]]]]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from autoinspect.images import decode_image
 from autoinspect.data.labels import LabelProblem, format_yolo_labels, parse_yolo_labels
 from autoinspect.data.phash import dihedral_hashes, near_duplicate_pairs
 from autoinspect.domain import Box
 from autoinspect.errors import ImageDecodeError
+from autoinspect.images import decode_image
 
 
 def _jpeg(array: np.ndarray, **save: object) -> bytes:

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from autoinspect.images import decode_image
 from autoinspect.data.labels import ParsedLabels, parse_yolo_labels
 from autoinspect.data.layout import DatasetLayout, LayoutItem
 from autoinspect.domain import NONE_VERDICT, Box
 from autoinspect.errors import ImageDecodeError
+from autoinspect.images import decode_image
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from autoinspect.images import is_image_file
 from autoinspect.domain import Split
 from autoinspect.errors import DataFormatError
+from autoinspect.images import is_image_file
 
 DATA_YAML = "data.yaml"
 

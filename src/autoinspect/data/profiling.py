@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from autoinspect.data.contact_sheet import contact_sheet, read_item_labels
 from autoinspect.data.features import FeatureValue, box_features, feature_row, image_features
-from autoinspect.images import decode_image
 from autoinspect.data.layout import DatasetLayout, LayoutItem
 from autoinspect.domain import NONE_VERDICT, Verdict
 from autoinspect.errors import DataFormatError, ImageDecodeError
+from autoinspect.images import decode_image
 
 logger = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from tqdm import tqdm
 
 from autoinspect.config import ValidationSettings
 from autoinspect.data.features import ImageFeatures, image_features
-from autoinspect.images import decode_image
 from autoinspect.data.labels import ParsedLabels, parse_yolo_labels
 from autoinspect.data.layout import DatasetLayout, LayoutItem
 from autoinspect.data.phash import dihedral_hashes
 from autoinspect.errors import ImageDecodeError
+from autoinspect.images import decode_image
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from tqdm import tqdm
 
 from autoinspect.data.classmap import ClassMap
-from autoinspect.images import EXIF_ORIENTATION_TAG, is_image_file
 from autoinspect.data.labels import format_yolo_labels
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.domain import Annotation, Box, Split
 from autoinspect.errors import DataFormatError, ImageDecodeError
+from autoinspect.images import EXIF_ORIENTATION_TAG, is_image_file
 
 logger = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from autoinspect.data.formats.common import ImportedImage, ReadResult
-from autoinspect.images import is_image_file
 from autoinspect.data.labels import LabelProblem, LabelRowIssue, parse_yolo_labels
 from autoinspect.data.layout import DATA_YAML, DatasetLayout, read_names
 from autoinspect.data.quarantine import REASONS_FILE
 from autoinspect.domain import Annotation, Split
 from autoinspect.errors import DataFormatError
+from autoinspect.images import is_image_file
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,154 @@
+"""Per-class score thresholds chosen on the val split, stored with the model (``ModelMetadata.score_thresholds``).
+
+Two objectives:
+
+- ``f1`` (default): each class independently gets the threshold that maximises its box F1 at IoU 0.5. F1 weighs
+  a miss and a false alarm alike and needs no business input, so it is the safe default for every model.
+  Candidates are the detection scores themselves (at least ``min_threshold``), the threshold being the lowest
+  score kept; on equal F1 the higher threshold wins (fewer boxes for the same quality).
+- ``damaged_caught``: the business asks "flag at least 95 % of damaged cars"; thresholds start from the F1
+  ones and are lowered, one step at a time, on the class whose next step catches damaged photos at the
+  smallest cost in newly flagged clean photos, until image-level ``damaged_caught`` reaches the target. F1
+  thresholds that already reach it are kept: lowering further could only add false alarms. Greedy steps, not
+  an exhaustive search, because the search space grows as the product of the classes' candidate counts.
+
+Example:
+    >>> calibrate_thresholds([], ["scratch"])
+    {'scratch': 0.05}
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+
+import numpy as np
+
+from autoinspect.evaluation.inputs import EvalImage, check_inputs
+from autoinspect.evaluation.matching import IOU50, BoolArray, FloatArray, PooledMatches, match_images, pool
+
+logger = logging.getLogger(__name__)
+
+
+class CalibrationObjective(StrEnum):
+    F1 = "f1"
+    """Best box F1 per class: the default."""
+    DAMAGED_CAUGHT = "damaged_caught"
+    """Reach a share of damaged photos flagged, losing as few clean photos as the greedy steps can."""
+
+
+def f1_threshold(pooled: PooledMatches, min_threshold: float) -> float:
+    """The score threshold with the best box F1 at IoU 0.5 (ties: the higher threshold).
+
+    With no detection at or above ``min_threshold`` it returns ``min_threshold``; with no true positive at any
+    threshold every candidate ties at F1 0, so the highest score wins and only the top detections pass.
+    """
+    eligible = pooled.scores >= min_threshold
+    scores = pooled.scores[eligible]
+    if not scores.size:
+        return min_threshold
+    hits = np.cumsum(pooled.true_positive[IOU50][eligible])
+    f1 = 2 * hits / (np.arange(1, len(scores) + 1) + pooled.n_truth)
+    last_of_tie = np.append(scores[1:] != scores[:-1], True)
+    best = int(np.argmax(f1[last_of_tie]))
+    if f1[last_of_tie][best] == 0:
+        logger.warning("no true positive at any threshold (%d truth boxes): F1 cannot choose", pooled.n_truth)
+    return float(scores[last_of_tie][best])
+
+
+def best_scores(images: Sequence[EvalImage], classes: Sequence[str]) -> FloatArray:
+    """``[images, classes]`` highest detection score, -inf where a class has none: what decides a verdict."""
+    table = np.full((len(images), len(classes)), -math.inf)
+    column = {label: i for i, label in enumerate(classes)}
+    for row, image in enumerate(images):
+        for det in image.predictions:
+            col = column[det.label]
+            table[row, col] = max(table[row, col], det.confidence)
+    return table
+
+
+def _next_step(
+    scores: FloatArray, damaged: BoolArray, flagged: BoolArray, min_threshold: float
+) -> tuple[float, float, int] | None:
+    """For one class: the highest lower threshold that catches a new damaged photo, its cost per photo caught,
+    and the number caught; ``None`` when no step is left."""
+    reachable = scores[damaged & ~flagged]
+    reachable = reachable[reachable >= min_threshold]
+    if not reachable.size:
+        return None
+    threshold = float(reachable.max())
+    newly = (scores >= threshold) & ~flagged
+    gained = int(np.count_nonzero(newly & damaged))
+    return threshold, np.count_nonzero(newly & ~damaged) / gained, gained
+
+
+def lower_until_caught(
+    scores: FloatArray, damaged: BoolArray, thresholds: FloatArray, target: float, min_threshold: float
+) -> FloatArray:
+    """Lower per-class thresholds greedily until the share of damaged photos flagged reaches ``target``."""
+    current = thresholds.copy()
+    if not damaged.any():
+        logger.warning("no damaged photos: damaged_caught is undefined, thresholds kept")
+        return current
+    while True:
+        flagged = np.asarray((scores >= current).any(axis=1))
+        caught = np.count_nonzero(flagged & damaged) / np.count_nonzero(damaged)
+        if caught >= target:
+            return current
+        steps = {}
+        for column in range(len(current)):
+            step = _next_step(scores[:, column], damaged, flagged, min_threshold)
+            if step is not None:
+                steps[column] = step
+        if not steps:
+            logger.warning("damaged_caught %.3f stays below the target %.3f at the lowest thresholds", caught, target)
+            return current
+        cheapest = min(steps, key=lambda column: (steps[column][1], -steps[column][2]))
+        current[cheapest] = steps[cheapest][0]
+
+
+def calibrate_thresholds(
+    images: Sequence[EvalImage],
+    classes: Sequence[str],
+    *,
+    min_threshold: float = 0.05,
+    objective: CalibrationObjective | str = CalibrationObjective.F1,
+    target_damaged_caught: float | None = None,
+) -> dict[str, float]:
+    """Choose a score threshold per class on these (val) photos; see the module docstring for the objectives.
+
+    ``target_damaged_caught`` (in (0, 1]) is required by, and only read by, the ``damaged_caught`` objective.
+    """
+    check_inputs(images, classes)
+    target = _checked_target(CalibrationObjective(objective), target_damaged_caught)
+    table = match_images(images, classes)
+    chosen = {label: f1_threshold(pool([row[label] for row in table]), min_threshold) for label in classes}
+    if target is not None:
+        chosen = _for_target(images, classes, chosen, target, min_threshold)
+    logger.info("calibrated thresholds (%s): %s", CalibrationObjective(objective).value, chosen)
+    return chosen
+
+
+def _checked_target(objective: CalibrationObjective, target: float | None) -> float | None:
+    """The damaged-caught target when the objective uses one, refused early when it is missing or out of range."""
+    if objective is CalibrationObjective.F1:
+        return None
+    if target is None or not 0.0 < target <= 1.0:
+        raise ValueError(f"the damaged_caught objective needs target_damaged_caught in (0, 1], got {target}")
+    return target
+
+
+def _for_target(
+    images: Sequence[EvalImage],
+    classes: Sequence[str],
+    start: Mapping[str, float],
+    target: float,
+    min_threshold: float,
+) -> dict[str, float]:
+    damaged = np.array([image.damaged for image in images], dtype=bool)
+    lowered = lower_until_caught(
+        best_scores(images, classes), damaged, np.array([start[c] for c in classes]), target, min_threshold
+    )
+    return {label: float(value) for label, value in zip(classes, lowered, strict=True)}

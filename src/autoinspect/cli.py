@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 
 from autoinspect.config import Settings, get_settings
 from autoinspect.data.classmap import ClassMap
@@ -21,12 +22,16 @@ from autoinspect.data.synthetic import generate_dataset
 from autoinspect.data.versions import DatasetStore
 from autoinspect.domain import Split
 from autoinspect.errors import AutoInspectError
+from autoinspect.evaluation import EvaluationResult
 from autoinspect.pipelines.dataset import as_layout, prepare_dataset, validate_dataset, version_dataset
+from autoinspect.training.base import BackendName, TrainConfig
 
 app = typer.Typer(help="AutoInspect: scratches and dents in vehicle photos, and the ML loop around them.")
 data_app = typer.Typer(help="Import, validate, version and profile annotated photos.")
 version_app = typer.Typer(help="Immutable dataset versions.")
+models_app = typer.Typer(help="Registered model versions, aliases, promotion and rollback.")
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
 data_app.add_typer(version_app, name="version")
 
 MapOption = Annotated[
@@ -213,6 +218,146 @@ def version_checkout(ref: Annotated[str, typer.Argument()], out: Annotated[Path,
     """Materialise a version as a YOLO folder (read-only files)."""
     layout = DatasetStore(_settings().datasets_dir).checkout(ref, out)
     typer.echo(str(layout.root))
+
+
+def _dataset_ref(settings: Settings, data: str) -> str:
+    """A folder is validated and versioned first; anything else is a version reference."""
+    folder = Path(data)
+    if folder.is_dir():
+        manifest, _ = version_dataset(
+            DatasetLayout(folder), folder.name, settings, message=f"for training from {folder}"
+        )
+        return manifest.digest
+    return data
+
+
+def _train_config(config: Path | None, overrides: dict[str, Any]) -> TrainConfig:
+    base = yaml.safe_load(config.read_text(encoding="utf-8")) if config else {}
+    return TrainConfig.model_validate({**(base or {}), **{k: v for k, v in overrides.items() if v is not None}})
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Option(help="Dataset version (name, name@digest) or a dataset folder.")],
+    config: Annotated[Path | None, typer.Option(help="Run configuration YAML (TrainConfig fields).")] = None,
+    backend: Annotated[BackendName | None, typer.Option(help="lite (pretrained EfficientNet-Lite) or yolo.")] = None,
+    epochs: Annotated[int | None, typer.Option()] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Square input side in pixels.")] = None,
+    batch: Annotated[int | None, typer.Option()] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1...")] = None,
+    search: Annotated[int, typer.Option(help="Optuna trials (nested MLflow runs); 0 trains once.")] = 0,
+) -> None:
+    """Train a detector, keep the checkpoint best on val, calibrate thresholds and measure the test split."""
+    from autoinspect.pipelines.training import search as run_search
+    from autoinspect.pipelines.training import train_model
+
+    settings = _settings()
+    run_config = _train_config(
+        config, {"backend": backend, "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device}
+    )
+    reference = _dataset_ref(settings, data)
+    outcome = (
+        run_search(settings, reference, run_config, search) if search else train_model(settings, reference, run_config)
+    )
+    test = outcome.evaluation.test
+    typer.echo(f"run: {outcome.run_id}\nmodel: {outcome.onnx_path}\ndataset: {outcome.dataset.short}")
+    typer.echo(f"thresholds (val-calibrated): {outcome.evaluation.thresholds}")
+    _echo_summary(test)
+    typer.echo(f"next: autoinspect register --run {outcome.run_id}")
+
+
+def _echo_summary(result: EvaluationResult) -> None:
+    per_class = {label: ap.ap50 for label, ap in result.detection.per_class.items()}
+    image = result.image_level
+    typer.echo(f"test AP50 {per_class}, mAP50 {result.detection.map50}, mAP50-95 {result.detection.map50_95}")
+    typer.echo(f"damaged caught {image.damaged_caught}, clean cars answered None {image.clean_none_rate}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="An .onnx file, a registry version or alias (champion).")],
+    data: Annotated[str, typer.Option(help="Dataset version (name, name@digest).")],
+    split: Annotated[Split, typer.Option()] = Split.TEST,
+    out: Annotated[Path | None, typer.Option(help="Write the full evaluation JSON here.")] = None,
+) -> None:
+    """Measure a model on one split through the serving path, at the thresholds it serves with."""
+    from autoinspect.pipelines.prediction import evaluate_model
+
+    result = evaluate_model(_settings(), model, data, split)
+    _echo_summary(result)
+    for label, point in result.operating_point.items():
+        typer.echo(f"  {label}: precision {point.precision} recall {point.recall} f1 {point.f1}")
+    if out:
+        out.write_text(result.model_dump_json(indent=1), encoding="utf-8")
+        typer.echo(f"written: {out}")
+
+
+@app.command()
+def register(run: Annotated[str, typer.Option(help="MLflow run id printed by `autoinspect train`.")]) -> None:
+    """Register a trained run's model; gates against the champion decide its alias."""
+    from autoinspect.pipelines.registration import register_run
+
+    registration = register_run(_settings(), run)
+    for check in registration.decision.checks:
+        typer.echo(f"  {'pass' if check.passed else 'FAIL'} {check.message}")
+    typer.echo(f"version {registration.model.version}: alias {registration.alias or 'none (gates failed)'}")
+
+
+@app.command()
+def predict(
+    images: Annotated[list[Path], typer.Argument(help="Photos.")],
+    model: Annotated[str, typer.Option(help="An .onnx file, a registry version or alias.")] = "champion",
+) -> None:
+    """Verdict and boxes for each photo, one JSON object per line."""
+    from autoinspect.pipelines.prediction import load_detector, predict_files
+
+    detector = load_detector(_settings(), model)
+    for result in predict_files(detector, images):
+        if result.prediction is None:
+            typer.echo(json.dumps({"file": result.file, "error": result.error}))
+            continue
+        prediction = result.prediction
+        typer.echo(
+            json.dumps(
+                {
+                    "file": result.file,
+                    "verdict": prediction.verdict.value,
+                    "needs_review": prediction.needs_review,
+                    "detections": [d.model_dump() for d in prediction.detections],
+                    "latency_ms": round(prediction.latency_ms, 2),
+                }
+            )
+        )
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered versions with their aliases and key metrics."""
+    from autoinspect.registry.mlflow_registry import list_versions
+
+    for version in list_versions(_settings()):
+        metrics = {k: round(v, 3) for k, v in version.metrics.items() if "/" not in k or k.startswith("image/")}
+        typer.echo(f"v{version.version} {','.join(version.aliases) or '-'} {version.backend} {metrics}")
+
+
+@models_app.command()
+def promote(
+    version: Annotated[int, typer.Argument()],
+    reason: Annotated[str, typer.Option()] = "manual promotion",
+) -> None:
+    """Make a version the champion (the previous one is kept for rollback)."""
+    from autoinspect.registry.aliases import promote as promote_version
+
+    move = promote_version(_settings(), version, reason)
+    typer.echo(move.model_dump_json())
+
+
+@models_app.command()
+def rollback(reason: Annotated[str, typer.Option()] = "manual rollback") -> None:
+    """Move the champion alias back to the previous champion."""
+    from autoinspect.registry.aliases import rollback as rollback_champion
+
+    typer.echo(rollback_champion(_settings(), reason).model_dump_json())
 
 
 def main() -> None:

@@ -6,6 +6,8 @@ need the same configuration, and the package import rules let each of them reach
 
 from __future__ import annotations
 
+import os
+
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -28,6 +30,9 @@ def configure_mlflow(settings: Settings) -> str:
     directory, which scatters artifacts wherever a command happens to run. A tracking server keeps its own
     artifact root (proxied or S3), so none is given there. Safe to call again: the experiment is created once.
     """
+    # Artifact downloads are small here; MLflow's per-download progress bars would interleave with the JSON
+    # lines that `autoinspect predict` prints.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = settings.tracking_uri
     if uri.startswith("sqlite:"):
         settings.home.mkdir(parents=True, exist_ok=True)

@@ -32,11 +32,14 @@ from typing import Any, Self
 
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
+from pydantic import BaseModel
 
 from autoinspect.config import Settings
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.domain import DatasetRef
+from autoinspect.errors import ConfigError
 from autoinspect.mlflow_setup import TAG_GIT_SHA, UNKNOWN, configure_mlflow
 from autoinspect.training.base import TrainConfig, TrainResult
 
@@ -62,6 +65,7 @@ ARTIFACT_PLOTS_DIR = "plots"
 ARTIFACT_HISTORY = "history.json"
 ARTIFACT_METADATA = "model_metadata.json"
 ARTIFACT_EVALUATION_DIR = "evaluation"
+EVALUATION_FILE = "evaluation.json"
 
 METRIC_BEST_SCORE = "best_score"
 """The selection metric of the exported checkpoint, logged at ``step=best_epoch``."""
@@ -246,10 +250,12 @@ def log_evaluation(
     figures: list[Path],
     *,
     prefix: str = EVAL_PREFIX,
+    model_file: Path | None = None,
 ) -> None:
     """Attach an evaluation to the training run it measured (the run may already be finished).
 
-    Metrics go under ``prefix`` (``test/map50``), the report and figures under ``evaluation/``.
+    Metrics go under ``prefix`` (``test/map50``), the report and figures under ``evaluation/``. ``model_file``
+    replaces the run's ONNX artifact: evaluation writes the val-calibrated thresholds into it.
     """
     configure_mlflow(settings)
     client = MlflowClient()
@@ -257,3 +263,33 @@ def log_evaluation(
     client.log_artifact(run_id, str(evaluation_json), ARTIFACT_EVALUATION_DIR)
     for figure in figures:
         client.log_artifact(run_id, str(figure), f"{ARTIFACT_EVALUATION_DIR}/figures")
+    if model_file is not None:
+        client.log_artifact(run_id, str(model_file), ARTIFACT_ONNX_DIR)
+
+
+class RunFiles(BaseModel):
+    """A finished run's model and evaluation, fetched from the tracking store (any machine can register it)."""
+
+    onnx_path: Path
+    evaluation_json: Path
+    dataset: DatasetRef
+
+
+def download_run_files(settings: Settings, run_id: str, dst: Path) -> RunFiles:
+    """Fetch the ONNX model and the evaluation report of a run, with the dataset version it was trained on."""
+    configure_mlflow(settings)
+    client = MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError(f"no training run {run_id!r} in {settings.tracking_uri}") from None
+    dst.mkdir(parents=True, exist_ok=True)
+    onnx_dir = Path(client.download_artifacts(run_id, ARTIFACT_ONNX_DIR, str(dst)))
+    models = sorted(onnx_dir.glob("*.onnx"))
+    evaluation_dir = Path(client.download_artifacts(run_id, ARTIFACT_EVALUATION_DIR, str(dst)))
+    evaluation = evaluation_dir / EVALUATION_FILE
+    if not models or not evaluation.is_file():
+        raise ConfigError(f"run {run_id} has no evaluated model (did its training finish?)")
+    tags = run.data.tags
+    dataset = DatasetRef(name=tags.get(TAG_DATASET_NAME, UNKNOWN), digest=tags.get(TAG_DATASET_DIGEST, UNKNOWN))
+    return RunFiles(onnx_path=models[0], evaluation_json=evaluation, dataset=dataset)

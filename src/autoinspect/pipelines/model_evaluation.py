@@ -1,0 +1,132 @@
+"""Evaluates an exported model through the Detector, the path that serves it, and scores checkpoints on val.
+
+``calibrate_and_evaluate`` is the evaluation step of a training run: thresholds are calibrated per class on val,
+written into the ONNX file (so the file alone serves as evaluated), and the test split is measured at them,
+with latency, figures and the error gallery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from autoinspect.data.layout import DatasetLayout
+from autoinspect.domain import Detection, Split
+from autoinspect.evaluation import EvaluationResult, calibrate_thresholds, evaluate
+from autoinspect.evaluation.figures import error_gallery, pr_curve_figure
+from autoinspect.inference import Detector
+from autoinspect.inference.letterbox import letterbox_batch
+from autoinspect.inference.postprocess import decode_rows
+from autoinspect.onnx_metadata import write_metadata
+from autoinspect.pipelines.labelled_photos import LabelledPhoto, load_split
+from autoinspect.training.base import RawPredictor, ValScorer
+from autoinspect.training.tracking import EVALUATION_FILE
+
+logger = logging.getLogger(__name__)
+
+LATENCY_P95 = "latency_ms_p95"
+VAL_EVALUATION_FILE = "val_evaluation.json"
+SELECTION_THRESHOLD = 0.25
+"""Thresholds while scoring checkpoints; the selection metric (AP) does not depend on them."""
+
+
+class ModelEvaluation(BaseModel):
+    """What the evaluation step leaves: test figures at val-calibrated thresholds, and where the files are."""
+
+    thresholds: dict[str, float]
+    test: EvaluationResult
+    latency_ms_p50: float
+    latency_ms_p95: float
+    evaluation_json: Path
+    figures: list[Path]
+
+    def flat_metrics(self) -> dict[str, float]:
+        return {**self.test.flat_metrics(), "latency_ms_p50": self.latency_ms_p50, LATENCY_P95: self.latency_ms_p95}
+
+
+def make_val_scorer(layout: DatasetLayout, imgsz: int, iou_threshold: float) -> ValScorer:
+    """Scores a checkpoint on val with the Detector's own post-processing; photos are letterboxed once."""
+    photos = load_split(layout, Split.VAL)
+    classes = layout.names
+    batch, transforms = letterbox_batch([p.rgb for p in photos], imgsz)
+    thresholds = dict.fromkeys(classes, SELECTION_THRESHOLD)
+
+    def score(predict: RawPredictor) -> Mapping[str, float]:
+        rows = predict(batch)
+        images = [
+            photo.with_predictions(decode_rows(r, t, classes=classes, iou_threshold=iou_threshold))
+            for photo, r, t in zip(photos, rows, transforms, strict=True)
+        ]
+        return evaluate(images, classes, thresholds, error_count=0).flat_metrics()
+
+    return score
+
+
+def _predict(detector: Detector, photos: Sequence[LabelledPhoto]) -> list[list[Detection]]:
+    return [p.candidates for p in detector.predict_batch([photo.rgb for photo in photos])]
+
+
+def evaluate_detector(
+    detector: Detector, photos: Sequence[LabelledPhoto], thresholds: Mapping[str, float]
+) -> EvaluationResult:
+    """All metrics of a loaded model on decoded photos."""
+    candidates = _predict(detector, photos)
+    images = [photo.with_predictions(c) for photo, c in zip(photos, candidates, strict=True)]
+    return evaluate(images, detector.metadata.classes, thresholds)
+
+
+def measure_latency(detector: Detector, photos: Sequence[LabelledPhoto], limit: int = 20) -> tuple[float, float]:
+    """p50 and p95 of single-photo latency (letterbox + run + post-processing), milliseconds."""
+    timings = []
+    for photo in photos[:limit]:
+        started = time.perf_counter()
+        detector.predict(photo.rgb)
+        timings.append((time.perf_counter() - started) * 1000)
+    if not timings:
+        return 0.0, 0.0
+    return float(np.percentile(timings, 50)), float(np.percentile(timings, 95))
+
+
+def calibrate_and_evaluate(onnx_path: Path, layout: DatasetLayout, out_dir: Path) -> ModelEvaluation:
+    """Calibrate thresholds on val, store them in the model file, then measure the test split."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    detector = Detector(onnx_path)
+    classes = detector.metadata.classes
+    val = load_split(layout, Split.VAL)
+    val_images = [p.with_predictions(c) for p, c in zip(val, _predict(detector, val), strict=True)]
+    thresholds = calibrate_thresholds(val_images, classes)
+    val_result = evaluate(val_images, classes, thresholds, error_count=0)
+    (out_dir / VAL_EVALUATION_FILE).write_text(val_result.model_dump_json(indent=1), encoding="utf-8")
+    write_metadata(onnx_path, detector.metadata.model_copy(update={"score_thresholds": thresholds}))
+    detector = Detector(onnx_path)
+    test = load_split(layout, Split.TEST)
+    result = evaluate_detector(detector, test, thresholds)
+    p50, p95 = measure_latency(detector, test)
+    figures = [pr_curve_figure(result, out_dir / "pr_curves.png")]
+    by_id = {photo.image_id: photo for photo in test}
+    if result.error_cases:
+        figures.append(error_gallery(result.error_cases, by_id, out_dir / "error_gallery.png"))
+    evaluation = ModelEvaluation(
+        thresholds=thresholds,
+        test=result,
+        latency_ms_p50=p50,
+        latency_ms_p95=p95,
+        evaluation_json=out_dir / EVALUATION_FILE,
+        figures=figures,
+    )
+    evaluation.evaluation_json.write_text(evaluation.model_dump_json(indent=1), encoding="utf-8")
+    logger.info(
+        "test: map50 %.3f, damaged caught %s, clean None %s, thresholds %s, latency p95 %.1f ms",
+        result.detection.map50 or 0.0,
+        result.image_level.damaged_caught,
+        result.image_level.clean_none_rate,
+        json.dumps(thresholds),
+        p95,
+    )
+    return evaluation

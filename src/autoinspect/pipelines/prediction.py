@@ -1,0 +1,57 @@
+"""Loading a model by what a user types (an ONNX path, a registry version or alias) and predicting files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from autoinspect.config import Settings
+from autoinspect.data.versions import DatasetStore
+from autoinspect.domain import Split
+from autoinspect.errors import ImageDecodeError
+from autoinspect.evaluation import EvaluationResult
+from autoinspect.inference import Detector, Prediction
+from autoinspect.pipelines.labelled_photos import load_split
+from autoinspect.pipelines.model_evaluation import evaluate_detector
+from autoinspect.registry.mlflow_registry import download_model_files
+
+logger = logging.getLogger(__name__)
+
+
+def load_detector(settings: Settings, model: str) -> Detector:
+    """``model`` is an ``.onnx`` file, a registry version number, or an alias such as ``champion``."""
+    if model.endswith(".onnx") or Path(model).is_file():
+        return Detector(Path(model))
+    ref: int | str = int(model) if model.isdigit() else model
+    files = download_model_files(settings, ref, settings.home / "models" / model)
+    return Detector(files.onnx, thresholds=files.read_thresholds())
+
+
+class FilePrediction(BaseModel):
+    """The answer for one file, or why there is none (a bad file never stops the others)."""
+
+    file: str
+    prediction: Prediction | None = None
+    error: str | None = None
+
+
+def predict_files(detector: Detector, files: Iterable[Path]) -> list[FilePrediction]:
+    results = []
+    for path in files:
+        try:
+            results.append(FilePrediction(file=str(path), prediction=detector.predict_file(path)))
+        except ImageDecodeError as exc:
+            logger.warning("%s: %s", path, exc)
+            results.append(FilePrediction(file=str(path), error=str(exc)))
+    return results
+
+
+def evaluate_model(settings: Settings, model: str, dataset: str, split: Split) -> EvaluationResult:
+    """A model's figures on one split of a dataset version, at the thresholds it serves with."""
+    store = DatasetStore(settings.datasets_dir)
+    layout = store.materialise(store.resolve(dataset), settings.checkouts_dir)
+    detector = load_detector(settings, model)
+    return evaluate_detector(detector, load_split(layout, split), detector.thresholds)

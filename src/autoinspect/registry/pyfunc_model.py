@@ -6,9 +6,9 @@ module). From code, not pickled, because an ONNX Runtime session does not pickle
 ONNX artifact instead. No torch here: a pyfunc load needs only ONNX Runtime.
 
 ``predict`` takes a DataFrame with an ``image`` column (a file path or base64 image bytes per row) and returns
-one row per raw detection: the photo's row index, class, score and the box normalised to the photo. Raw means
-before class-wise NMS and per-class thresholds; serving goes through ``inference.Detector``, and this model
-should call it too once it exists, so there is one prediction path.
+one row per detection: the photo's row index, class, score and the box normalised to the photo. It runs
+:class:`~autoinspect.inference.Detector` with the registered thresholds, the same prediction path as the API,
+the CLI and evaluation, so what MLflow serves is what was evaluated.
 
 Example::
 
@@ -20,22 +20,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
-import numpy.typing as npt
-import onnxruntime as ort
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
-from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ModelMetadata
 from autoinspect.errors import ImageDecodeError
-from autoinspect.images import Letterbox, decode_image, letterbox
+from autoinspect.inference import Detector
 from autoinspect.registry.model_files import (
-    ARTIFACT_METADATA,
     ARTIFACT_ONNX,
+    ARTIFACT_THRESHOLDS,
     PYFUNC_INPUT_COLUMN,
     PYFUNC_OUTPUT_COLUMNS,
 )
@@ -46,12 +43,11 @@ Row = tuple[int, str, int, float, float, float, float, float]
 
 
 class OnnxDetectorModel(PythonModel):
-    """Runs the registered ONNX file with ONNX Runtime on the same letterboxed input as training."""
+    """The registered ONNX file behind the Detector, at the registered per-class thresholds."""
 
     def load_context(self, context: PythonModelContext) -> None:
-        self._session: Any = ort.InferenceSession(context.artifacts[ARTIFACT_ONNX], providers=["CPUExecutionProvider"])
-        metadata_json = Path(context.artifacts[ARTIFACT_METADATA]).read_text(encoding="utf-8")
-        self._metadata = ModelMetadata.model_validate_json(metadata_json)
+        thresholds = json.loads(Path(context.artifacts[ARTIFACT_THRESHOLDS]).read_text(encoding="utf-8"))
+        self._detector = Detector(Path(context.artifacts[ARTIFACT_ONNX]), thresholds=thresholds)
 
     def predict(
         self,
@@ -65,34 +61,15 @@ class OnnxDetectorModel(PythonModel):
         return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
     def _detect(self, index: int, ref: str) -> list[Row]:
-        image = decode_image(image_source(ref))
-        canvas, placement = letterbox(image.rgb, self._metadata.input_size)
-        batch = (canvas.astype(np.float32) / 255.0).transpose(2, 0, 1)[np.newaxis]
-        (detections,) = self._session.run([ONNX_OUTPUT], {ONNX_INPUT: batch})
-        size = (image.width, image.height)
-        # rows with score 0 are padding (model contract)
-        return [self._row(index, det, placement, size) for det in detections[0] if det[4] > 0]
-
-    def _row(self, index: int, det: npt.NDArray[np.float32], placement: Letterbox, size: tuple[int, int]) -> Row:
-        """Undo the letterbox: input pixels -> photo pixels -> [0, 1]."""
-        width, height = size
-
-        def to_photo(value: float, pad: int, side: int) -> float:
-            return float(np.clip((value - pad) / placement.scale / side, 0.0, 1.0))
-
-        class_id = int(det[5])
-        classes = self._metadata.classes
-        label = classes[class_id] if 0 <= class_id < len(classes) else str(class_id)
-        return (
-            index,
-            label,
-            class_id,
-            float(det[4]),
-            to_photo(det[0], placement.pad_x, width),
-            to_photo(det[1], placement.pad_y, height),
-            to_photo(det[2], placement.pad_x, width),
-            to_photo(det[3], placement.pad_y, height),
+        source = image_source(ref)
+        prediction = (
+            self._detector.predict_file(source) if isinstance(source, Path) else self._detector.predict_bytes(source)
         )
+        classes = self._detector.metadata.classes
+        return [
+            (index, d.label, classes.index(d.label), d.confidence, d.box.x1, d.box.y1, d.box.x2, d.box.y2)
+            for d in prediction.detections
+        ]
 
 
 def image_source(ref: str) -> Path | bytes:

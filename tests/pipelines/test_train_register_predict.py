@@ -68,3 +68,16 @@ def test_train_evaluate_register_predict(home: Path, tmp_path: Path) -> None:
     assert lines[0]["file"] == str(photo) and (lines[0]["verdict"] == "None" or isinstance(lines[0]["verdict"], list))
     assert "truncated" in lines[1]["error"]
     assert not (tmp_path / "mlruns").exists()  # MLflow writes under the home, never the working folder
+
+
+def test_search_runs_trials_as_nested_runs(home: Path, tmp_path: Path) -> None:
+    data = generate_dataset(tmp_path / "synthetic", 20, seed=2, size=(96, 96)).root
+    output = _invoke("train", "--data", str(data), "--epochs", "1", "--imgsz", "96", "--batch", "8", "--search", "2")
+    best_run = next(line.split()[1] for line in output.splitlines() if line.startswith("run: "))
+    client = MlflowClient(f"sqlite:///{home.resolve() / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("autoinspect").experiment_id])
+    parents = [r for r in runs if r.info.run_name == "search-2"]
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(parents) == 1 and len(trials) == 2
+    assert best_run in {t.info.run_id for t in trials}
+    assert {t.data.params["lr"] for t in trials} != {"0.001"}  # the search changed the learning rate

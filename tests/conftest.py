@@ -7,21 +7,37 @@ import shutil
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from autoinspect.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "car-damage"
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
+"""Set by MLflow itself when configured; removed again after each test so no state leaks into the next."""
+MLFLOW_GLOBALS = (
+    "mlflow.tracking._tracking_service.utils._tracking_uri",
+    "mlflow.tracking._model_registry.utils._registry_uri",
+    "mlflow.tracking.fluent._active_experiment_id",
+)
+"""The module globals behind those variables (private names: a rename fails these fixtures loudly)."""
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's autoinspect.yaml or AUTOINSPECT_* variables, or phones home."""
+    """No test reads the developer's autoinspect.yaml or AUTOINSPECT_* variables, or phones home; MLflow's
+    process-wide URIs and experiment (globals and environment) are restored after each test."""
     for key in list(os.environ):
         if key.startswith("AUTOINSPECT_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("AUTOINSPECT_CONFIG", str(tmp_path / "no-config.yaml"))
     monkeypatch.setenv("YDATA_PROFILING_NO_ANALYTICS", "1")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for key in MLFLOW_ENV:
+        monkeypatch.delenv(key, raising=False)
+    for target in MLFLOW_GLOBALS:
+        monkeypatch.setattr(target, None)
 
 
 @pytest.fixture
@@ -46,3 +62,30 @@ def sample_copy(sample_root: Path, tmp_path: Path) -> Path:
     target = tmp_path / "car-damage"
     shutil.copytree(sample_root, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MLflow's migrations take seconds: run them once, copy the empty database per test."""
+    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        MlflowClient(f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture
+def empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working folder, to prove nothing is written where a command happens to run."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
+@pytest.fixture
+def tracked_settings(settings: Settings, empty_mlflow_db: Path) -> Settings:
+    """Settings whose home holds a fresh copy of the empty MLflow database."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(empty_mlflow_db, settings.home / "mlflow.db")
+    return settings

@@ -7,27 +7,17 @@ test gets a copy of it: every test starts from an empty, isolated registry at th
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-from mlflow import MlflowClient
 from onnx import TensorProto, helper
 
 from autoinspect.config import Settings
 from autoinspect.domain import ONNX_INPUT, ONNX_METADATA_KEY, ONNX_OUTPUT, DatasetRef, ModelMetadata
 from autoinspect.training.tracking import MlflowTracker
 
-MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
-"""Set by MLflow itself when configured; removed again after each test so no state leaks into the next."""
-MLFLOW_GLOBALS = (
-    "mlflow.tracking._tracking_service.utils._tracking_uri",
-    "mlflow.tracking._model_registry.utils._registry_uri",
-    "mlflow.tracking.fluent._active_experiment_id",
-)
-"""The module globals behind those variables (private names: a rename fails these fixtures loudly)."""
 INPUT_SIZE = 32
 DETECTIONS = [
     [8.0, 8.0, 24.0, 24.0, 0.9, 0.0],
@@ -35,35 +25,6 @@ DETECTIONS = [
     [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
 ]
 """What the tiny model outputs for every image, in input pixels; the last row is padding."""
-
-
-@pytest.fixture(scope="session")
-def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mlflow-template")
-    db = folder / "mlflow.db"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-        MlflowClient(f"sqlite:///{db}").search_experiments()
-    return db
-
-
-@pytest.fixture(autouse=True)
-def _isolated_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Telemetry off, and MLflow's process-wide URIs and experiment (globals and env) restored after each test."""
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for key in MLFLOW_ENV:
-        monkeypatch.delenv(key, raising=False)
-    for target in MLFLOW_GLOBALS:
-        monkeypatch.setattr(target, None)
-
-
-@pytest.fixture
-def tracked_settings(settings: Settings, empty_mlflow_db: Path) -> Settings:
-    """Settings whose home holds a fresh copy of the empty MLflow database."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(empty_mlflow_db, settings.home / "mlflow.db")
-    return settings
 
 
 @pytest.fixture

@@ -160,15 +160,6 @@ def test_champion_pyfunc_predicts_with_onnx_runtime(
     assert first.score == pytest.approx(0.9)
 
 
-@pytest.fixture
-def empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Requested first, so the training run, too, is made from inside it."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    return cwd
-
-
 def test_nothing_lands_in_the_working_directory(
     empty_cwd: Path, register: Register, tracked_settings: Settings
 ) -> None:

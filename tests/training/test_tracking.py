@@ -6,7 +6,6 @@ tests need neither torch nor a trained model.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -31,53 +30,14 @@ from autoinspect.training.tracking import (
     log_evaluation,
 )
 
-MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
-"""Set by MLflow itself when configured; removed again after each test so no state leaks into the next."""
-MLFLOW_GLOBALS = (
-    "mlflow.tracking._tracking_service.utils._tracking_uri",
-    "mlflow.tracking._model_registry.utils._registry_uri",
-    "mlflow.tracking.fluent._active_experiment_id",
-)
-"""The module globals behind those variables (private names: a rename fails these fixtures loudly)."""
 DATASET = DatasetRef(name="car-damage", digest="cd" * 32)
 EPOCHS = 3
 
 
-@pytest.fixture(scope="module")
-def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """MLflow's migrations take seconds: run them once, copy the empty database per test."""
-    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-        MlflowClient(f"sqlite:///{db}").search_experiments()
-    return db
-
-
-@pytest.fixture(autouse=True)
-def _isolated_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Telemetry off, and MLflow's process-wide URIs and experiment (globals and env) restored after each test."""
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for key in MLFLOW_ENV:
-        monkeypatch.delenv(key, raising=False)
-    for target in MLFLOW_GLOBALS:
-        monkeypatch.setattr(target, None)
-
-
 @pytest.fixture
-def empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    return cwd
-
-
-@pytest.fixture
-def tracked_settings(empty_cwd: Path, settings: Settings, empty_mlflow_db: Path) -> Settings:
-    """Settings on a fresh copy of the empty database, used from an empty working directory."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(empty_mlflow_db, settings.home / "mlflow.db")
-    return settings
+def tracked_settings(empty_cwd: Path, tracked_settings: Settings) -> Settings:
+    """The shared fresh store, used from an empty working directory."""
+    return tracked_settings
 
 
 @pytest.fixture

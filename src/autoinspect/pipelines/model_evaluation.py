@@ -25,12 +25,12 @@ from autoinspect.inference.letterbox import letterbox_batch
 from autoinspect.inference.postprocess import decode_rows
 from autoinspect.onnx_metadata import write_metadata
 from autoinspect.pipelines.labelled_photos import LabelledPhoto, load_split
+from autoinspect.registry.gates import LATENCY_MS_P95
 from autoinspect.training.base import RawPredictor, ValScorer
 from autoinspect.training.tracking import EVALUATION_FILE
 
 logger = logging.getLogger(__name__)
 
-LATENCY_P95 = "latency_ms_p95"
 VAL_EVALUATION_FILE = "val_evaluation.json"
 SELECTION_THRESHOLD = 0.25
 """Thresholds while scoring checkpoints; the selection metric (AP) does not depend on them."""
@@ -47,7 +47,7 @@ class ModelEvaluation(BaseModel):
     figures: list[Path]
 
     def flat_metrics(self) -> dict[str, float]:
-        return {**self.test.flat_metrics(), "latency_ms_p50": self.latency_ms_p50, LATENCY_P95: self.latency_ms_p95}
+        return {**self.test.flat_metrics(), "latency_ms_p50": self.latency_ms_p50, LATENCY_MS_P95: self.latency_ms_p95}
 
 
 def make_val_scorer(layout: DatasetLayout, imgsz: int, iou_threshold: float) -> ValScorer:

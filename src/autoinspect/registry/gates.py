@@ -2,8 +2,8 @@
 
 Pure on purpose: it reads two metric maps and a rule set and touches nothing, so every rule is covered by
 table-driven unit tests, and the pipeline, the CLI and the UI show the same decision for the same numbers.
-Metric keys are the constants below (the evaluation writes its flat metrics with the same spelling), never
-strings typed in glue code.
+Metric keys come from the evaluation's own :mod:`~autoinspect.evaluation.metric_names`, never strings typed in
+glue code.
 
 Fail closed: a metric that a rule needs and the candidate lacks (or reports as NaN) fails that rule. What the
 champion lacks cannot be compared and is reported as such, so a new class or a newly measured metric never
@@ -23,13 +23,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAP50 = "map50"
-AP50_PREFIX = "ap50/"
-IMAGE_DAMAGED_CAUGHT = "image/damaged_caught"
-"""Share of damaged photos with at least one correct damage found: the "caught before stock intake" KPI."""
-IMAGE_CLEAN_NONE_RATE = "image/clean_none_rate"
+from autoinspect.evaluation.metric_names import MetricName, metric_key
+
+MAP50 = metric_key(MetricName.MAP50)
+AP50_PREFIX = f"{MetricName.AP50.value}/"
+IMAGE_DAMAGED_CAUGHT = metric_key(MetricName.DAMAGED_CAUGHT)
+"""Share of damaged photos whose verdict is not "None": the "caught before stock intake" KPI."""
+IMAGE_CLEAN_NONE_RATE = metric_key(MetricName.CLEAN_NONE_RATE)
 """Share of clean photos answered "None": one minus the false-alarm rate on clean cars."""
 LATENCY_MS_P95 = "latency_ms_p95"
+"""Added to the evaluation's metrics by the evaluation step (it times the Detector)."""
 
 _EPS = 1e-9
 """Slack for float noise, so a drop of exactly the allowed amount passes."""
@@ -37,7 +40,7 @@ _EPS = 1e-9
 
 def ap50_key(label: str) -> str:
     """The flat key of one class's AP at IoU 0.5, e.g. ``ap50/scratch``."""
-    return f"{AP50_PREFIX}{label}"
+    return metric_key(MetricName.AP50, label)
 
 
 class GateRule(StrEnum):

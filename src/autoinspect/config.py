@@ -60,6 +60,20 @@ class TrackingSettings(BaseModel):
     """Registered model name; its versions carry the ``champion`` / ``challenger`` aliases."""
 
 
+class StoreSettings(BaseModel):
+    """Where predictions are logged and how the background writer batches them."""
+
+    url: str | None = None
+    """SQLAlchemy URL of the prediction log; ``None`` means ``sqlite:///<home>/autoinspect.db``.
+    Production: ``postgresql+psycopg2://user:password@host:5432/autoinspect``."""
+    keep_images: bool = True
+    """Keep each served photo under ``<home>/images`` by content hash, so reviews and retraining can find it."""
+    queue_size: int = Field(10_000, ge=1)
+    """Predictions held in memory waiting for the database; beyond this they spill to disk, never block."""
+    batch_size: int = Field(100, ge=1)
+    """Predictions written per transaction: larger batches ride out a slow database with fewer round trips."""
+
+
 class Settings(BaseSettings):
     """Everything configurable in AutoInspect, in one place."""
 
@@ -78,6 +92,7 @@ class Settings(BaseSettings):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     splits: SplitSettings = Field(default_factory=SplitSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @field_validator("classes")
     @classmethod
@@ -106,6 +121,10 @@ class Settings(BaseSettings):
     @property
     def tracking_uri(self) -> str:
         return self.tracking.uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{(self.home / 'autoinspect.db').resolve()}"
 
     @property
     def artifacts_dir(self) -> Path:

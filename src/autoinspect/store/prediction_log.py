@@ -1,0 +1,81 @@
+"""The prediction log: every answered request, written in batches and read back by monitoring and review."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine, Insert, Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from autoinspect.errors import ConfigError
+from autoinspect.store.tables import PredictionEntry, PredictionRecord
+
+logger = logging.getLogger(__name__)
+
+
+class PredictionLog:
+    """Reads and writes the ``predictions`` table; thread-safe (each call uses its own connection).
+
+    Example:
+        >>> from autoinspect.store.database import create_schema, make_engine
+        >>> engine = make_engine("sqlite://")
+        >>> create_schema(engine)
+        >>> PredictionLog(engine).count()
+        0
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._insert_new = _insert_ignoring_duplicates(engine.dialect.name).returning(PredictionRecord.request_id)
+
+    def write(self, entries: Sequence[PredictionEntry]) -> int:
+        """Insert ``entries`` in one transaction and return how many rows were new.
+
+        A ``request_id`` already stored is skipped, not an error: the background writer replays its spill file
+        after failures it cannot tell apart from a commit that succeeded but whose reply was lost.
+        """
+        if not entries:
+            return 0
+        with self._engine.begin() as connection:
+            inserted = len(connection.execute(self._insert_new, [entry.to_row() for entry in entries]).all())
+        logger.debug("logged %d predictions (%d already stored)", inserted, len(entries) - inserted)
+        return inserted
+
+    def between(self, since: datetime, until: datetime) -> list[PredictionEntry]:
+        """Entries created in ``[since, until)``, oldest first: the window a drift or KPI report covers."""
+        query = (
+            select(PredictionRecord)
+            .where(PredictionRecord.created_at >= since, PredictionRecord.created_at < until)
+            .order_by(PredictionRecord.created_at, PredictionRecord.id)
+        )
+        return self._entries(query)
+
+    def needs_review(self, limit: int) -> list[PredictionEntry]:
+        """The newest ``limit`` entries flagged for a human look: the head of the review queue."""
+        query = (
+            select(PredictionRecord)
+            .where(PredictionRecord.needs_review.is_(True))
+            .order_by(PredictionRecord.created_at.desc(), PredictionRecord.id.desc())
+            .limit(limit)
+        )
+        return self._entries(query)
+
+    def count(self) -> int:
+        with self._engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(PredictionRecord)).scalar_one()
+
+    def _entries(self, query: Select[PredictionRecord]) -> list[PredictionEntry]:
+        with Session(self._engine) as session:
+            return [PredictionEntry.model_validate(row) for row in session.scalars(query)]
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    """``INSERT ... ON CONFLICT (request_id) DO NOTHING``: each backend spells it through its own dialect."""
+    if dialect == "postgresql":
+        return postgresql.insert(PredictionRecord).on_conflict_do_nothing(index_elements=[PredictionRecord.request_id])
+    if dialect == "sqlite":
+        return sqlite.insert(PredictionRecord).on_conflict_do_nothing(index_elements=[PredictionRecord.request_id])
+    raise ConfigError(f"the prediction log supports SQLite and PostgreSQL, not {dialect}")

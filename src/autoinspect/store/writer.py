@@ -1,0 +1,288 @@
+"""Writes predictions off the request path, so a slow or failing database never slows or fails a request.
+
+Requests hand entries to :meth:`BackgroundWriter.submit`, which only enqueues. One daemon thread drains the queue
+in batches into the :class:`~autoinspect.store.prediction_log.PredictionLog`. When the queue is full, or a batch
+fails, the entries are appended to a JSON-lines spill file and fsync'd; after the next successful batch (and on
+:meth:`~BackgroundWriter.close`, and when a writer starts on a leftover file) the spill is replayed. Replays may
+repeat rows that did commit; the log skips a ``request_id`` it already holds, so each request is stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from pydantic import ValidationError
+
+from autoinspect.store.prediction_log import PredictionLog
+from autoinspect.store.tables import PredictionEntry
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.05
+"""How often an idle writer looks for a close request; bounds how long ``close`` waits on an empty queue."""
+MAX_RETRY_PAUSE_SECONDS = 1.0
+"""Longest pause between attempts to replay the spill while closing against a database that is down."""
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    """What a writer did so far; exported as metrics by the service."""
+
+    written: int
+    """Rows inserted into the log, from the queue or from a replayed spill."""
+    spilled: int
+    """Entries appended to the spill file (queue full, database write failed, or submitted after close)."""
+    replayed: int
+    """Spilled entries read back and written (or found already stored)."""
+    dropped: int
+    """Entries lost because even the spill file could not be written (disk full): each one is logged as an error."""
+
+
+class BackgroundWriter:
+    """A bounded queue and a thread that batches its entries into the prediction log.
+
+    Example:
+        >>> import tempfile
+        >>> from autoinspect.store.database import create_schema, make_engine
+        >>> home = Path(tempfile.mkdtemp())
+        >>> engine = make_engine(f"sqlite:///{home / 'log.db'}")
+        >>> create_schema(engine)
+        >>> with BackgroundWriter(PredictionLog(engine), queue_size=10, batch_size=5,
+        ...                       spill_path=home / "spill.jsonl") as writer:
+        ...     writer.submit(PredictionEntry(request_id="r1", model_version="1", route="champion",
+        ...                                   verdict="None", needs_review=False, max_score=0.0, latency_ms=9.0))
+        >>> writer.stats.written
+        1
+    """
+
+    def __init__(self, log: PredictionLog, *, queue_size: int, batch_size: int, spill_path: Path) -> None:
+        self._log = log
+        self._queue: queue.Queue[PredictionEntry] = queue.Queue(maxsize=queue_size)
+        self._batch_size = batch_size
+        self._spill_path = spill_path
+        self._replay_path = spill_path.with_name(spill_path.name + ".replaying")
+        """The spill file is renamed to this while it is replayed, so new spills go to a fresh file meanwhile."""
+        self._rejected_path = spill_path.with_name(spill_path.name + ".rejected")
+        """Spill lines that no longer parse (a write torn by a crash) are kept here for a human, never deleted."""
+        self._spill_lock = threading.Lock()
+        self._accepting = threading.Lock()
+        """Makes "not closed, so enqueue" atomic against ``close``: nothing can land in a queue no thread drains."""
+        self._closing = threading.Event()
+        self._close_deadline = float("inf")
+        self._in_flight: list[PredictionEntry] = []
+        self._spill_file: BinaryIO | None = None
+        self._spill_dirty = False
+        """Lines were appended to the spill file since its last fsync."""
+        self._written = self._spilled = self._replayed = self._dropped = 0
+        spill_path.parent.mkdir(parents=True, exist_ok=True)
+        self._end_torn_line()
+        self._spill_pending = self._spill_path.exists() or self._replay_path.exists()
+        self._thread = threading.Thread(target=self._run, name="prediction-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def stats(self) -> WriterStats:
+        return WriterStats(self._written, self._spilled, self._replayed, self._dropped)
+
+    def submit(self, entry: PredictionEntry) -> None:
+        """Hand ``entry`` to the writer without blocking; spills it to disk when the queue is full or closed."""
+        with self._accepting:
+            if not self._closing.is_set():
+                try:
+                    self._queue.put_nowait(entry)
+                    return
+                except queue.Full:
+                    pass
+            closed = self._closing.is_set()
+        self._spill([entry], durable=closed)
+
+    def close(self, timeout: float = 30.0) -> WriterStats:
+        """Write what is queued, replay the spill file, and stop the thread.
+
+        Whatever is still in memory after ``timeout`` seconds (a database that hangs) is spilled, so after this
+        returns every submitted entry is in the database or in the spill file that the next writer replays.
+        """
+        with self._accepting:
+            self._close_deadline = time.monotonic() + timeout
+            self._closing.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            leftovers = [*self._in_flight, *self._drain()]
+            logger.warning("prediction writer still busy after %.1fs; spilling %d entries", timeout, len(leftovers))
+            self._spill(leftovers, durable=True)
+        with self._spill_lock:
+            self._close_spill_file()
+        if self._spill_path.exists() or self._replay_path.exists():
+            logger.warning("predictions remain in %s; the next writer replays them", self._spill_path)
+        return self.stats
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        if self._spill_pending:
+            self._try_replay()
+        while True:
+            self._sync_spill()
+            batch = self._take_batch()
+            if batch:
+                self._write(batch)
+            elif self._closing.is_set():
+                break
+        self._replay_until_deadline()
+
+    def _replay_until_deadline(self) -> None:
+        """On close, retry the spill with backoff until it is written or the close timeout runs out."""
+        pause = POLL_SECONDS
+        while not self._try_replay() and time.monotonic() + pause < self._close_deadline:
+            time.sleep(pause)
+            pause = min(pause * 2, MAX_RETRY_PAUSE_SECONDS)
+
+    def _take_batch(self) -> list[PredictionEntry]:
+        try:
+            batch = [self._queue.get(timeout=POLL_SECONDS)]
+        except queue.Empty:
+            return []
+        batch.extend(self._drain(self._batch_size - 1))
+        return batch
+
+    def _drain(self, limit: int | None = None) -> list[PredictionEntry]:
+        taken: list[PredictionEntry] = []
+        while limit is None or len(taken) < limit:
+            try:
+                taken.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return taken
+
+    def _write(self, batch: list[PredictionEntry]) -> None:
+        self._in_flight = batch
+        try:
+            self._written += self._log.write(batch)
+        except Exception:
+            logger.warning("prediction log write failed; spilling %d entries", len(batch), exc_info=True)
+            self._spill(batch, durable=True)
+            return
+        finally:
+            self._in_flight = []
+        if self._spill_pending:
+            self._try_replay()
+
+    def _spill(self, entries: list[PredictionEntry], *, durable: bool) -> None:
+        """Append ``entries`` to the spill file: fsync'd now when ``durable``, else by the writer thread's next loop.
+
+        A request thread must not wait for an fsync (about a millisecond, serialised between threads): its lines
+        reach the kernel at once, which survives a crash of this process, and reach the disk within one batch.
+        """
+        if not entries:
+            return
+        payload = "".join(entry.model_dump_json() + "\n" for entry in entries).encode()
+        with self._spill_lock:
+            try:
+                if self._spill_file is None:
+                    self._spill_file = self._spill_path.open("ab")
+                self._spill_file.write(payload)
+                self._spill_file.flush()
+                self._spill_dirty = True
+                if durable:
+                    self._close_spill_file()
+            except OSError:
+                self._dropped += len(entries)
+                logger.exception(
+                    "could not spill %d predictions to %s; lost: %s",
+                    len(entries),
+                    self._spill_path,
+                    [entry.request_id for entry in entries],
+                )
+                return
+            self._spilled += len(entries)
+            self._spill_pending = True
+
+    def _sync_spill(self) -> None:
+        """fsync what requests spilled since the last call, outside the lock so their submits never wait on it."""
+        with self._spill_lock:
+            if not self._spill_dirty or self._spill_file is None:
+                return
+            descriptor = os.dup(self._spill_file.fileno())
+            self._spill_dirty = False
+        try:
+            os.fsync(descriptor)
+        except OSError:
+            logger.exception("could not fsync %s", self._spill_path)
+        finally:
+            os.close(descriptor)
+
+    def _close_spill_file(self) -> None:
+        """Sync and close the spill file; the caller holds the spill lock."""
+        if self._spill_file is not None:
+            os.fsync(self._spill_file.fileno())
+            self._spill_file.close()
+            self._spill_file = None
+            self._spill_dirty = False
+
+    def _try_replay(self) -> bool:
+        try:
+            self._replay()
+            return True
+        except Exception:
+            logger.warning(
+                "replaying %s failed; retrying after the next successful write", self._spill_path, exc_info=True
+            )
+            return False
+
+    def _replay(self) -> None:
+        while True:
+            if not self._replay_path.exists():
+                with self._spill_lock:
+                    self._close_spill_file()
+                    if not self._spill_path.exists():
+                        self._spill_pending = False
+                        return
+                    self._spill_path.replace(self._replay_path)
+            entries = self._read_spill()
+            for start in range(0, len(entries), self._batch_size):
+                self._written += self._log.write(entries[start : start + self._batch_size])
+            self._replay_path.unlink()
+            self._replayed += len(entries)
+            logger.info("replayed %d spilled predictions", len(entries))
+
+    def _read_spill(self) -> list[PredictionEntry]:
+        entries: list[PredictionEntry] = []
+        torn: list[str] = []
+        for line in self._replay_path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                entries.append(PredictionEntry.model_validate_json(line))
+            except ValidationError:
+                torn.append(line)
+        if torn:
+            logger.error("%d unreadable spill lines kept in %s", len(torn), self._rejected_path)
+            with self._rejected_path.open("a", encoding="utf-8") as rejected:
+                rejected.writelines(line + "\n" for line in torn)
+            # Rewritten without them, so a replay that fails and is retried does not set them aside twice.
+            clean = self._replay_path.with_name(self._replay_path.name + ".tmp")
+            clean.write_text("".join(entry.model_dump_json() + "\n" for entry in entries), encoding="utf-8")
+            clean.replace(self._replay_path)
+        return entries
+
+    def _end_torn_line(self) -> None:
+        """A crash mid-append leaves a line without its newline; end it so the next entry is not glued onto it."""
+        if self._spill_path.exists() and self._spill_path.stat().st_size:
+            with self._spill_path.open("rb+") as file:
+                file.seek(-1, os.SEEK_END)
+                if file.read(1) != b"\n":
+                    file.write(b"\n")

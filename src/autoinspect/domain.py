@@ -155,8 +155,8 @@ ONNX_INPUT = "images"
 """Input of every exported detector: float32 ``[N, 3, S, S]``, RGB scaled to [0, 1], letterboxed (see below)."""
 ONNX_OUTPUT = "detections"
 """Output of every exported detector: float32 ``[N, K, 6]`` rows ``x1, y1, x2, y2, score, class_id`` in input
-pixels, best first; rows with score 0 are padding. Rows may overlap: the Detector applies class-wise NMS, so a
-backend may export with or without NMS in the graph."""
+pixels, best first, score in [0, 1], class id a whole number in [0, C); rows with score 0 are padding. Rows may
+overlap: the Detector applies class-wise NMS, so a backend may export with or without NMS in the graph."""
 ONNX_METADATA_KEY = "autoinspect"
 """Key of the ONNX ``metadata_props`` entry that holds :class:`ModelMetadata` as JSON."""
 LETTERBOX_FILL = 114
@@ -179,4 +179,5 @@ class ModelMetadata(BaseModel):
     iou_threshold: float = 0.6
     """Class-wise NMS overlap above which the lower-scoring box is dropped."""
     review_band: tuple[float, float] = (0.25, 0.6)
-    """A photo whose best detection score falls in this band (or any detection in it) needs a human look."""
+    """A photo needs a human look when any candidate (post-NMS, any score above the floor) scores in ``[lo, hi)``:
+    a finding on weak evidence, or one just under its threshold."""

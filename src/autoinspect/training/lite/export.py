@@ -75,7 +75,8 @@ class ContractDetector(nn.Module):
 
 
 def export_onnx(module: ContractDetector, path: Path) -> Path:
-    """Write the ONNX file with a dynamic batch dimension, through torch's ``torch.export``-based exporter."""
+    """Write one self-contained ONNX file (weights inline, as the registry and ``Detector(bytes)`` expect) with a
+    dynamic batch dimension, through torch's ``torch.export``-based exporter."""
     module = module.eval().cpu()
     path.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.rand(2, 3, module.imgsz, module.imgsz)
@@ -89,6 +90,7 @@ def export_onnx(module: ContractDetector, path: Path) -> Path:
         dynamic_shapes={"images": {0: batch}},
         opset_version=OPSET,
         dynamo=True,
+        external_data=False,
         verbose=False,
     )
     logger.info("exported %s", path)

@@ -23,9 +23,10 @@ from pathlib import Path
 from autoinspect.config import Settings
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.data.versions import DatasetStore
-from autoinspect.domain import ModelMetadata
+from autoinspect.domain import ModelMetadata, Split
 from autoinspect.onnx_metadata import write_metadata
 from autoinspect.pipelines.dataset import version_dataset
+from autoinspect.pipelines.labelled_photos import load_split
 from autoinspect.pipelines.model_evaluation import ModelEvaluation, calibrate_and_evaluate
 from autoinspect.pipelines.training import train_model
 from autoinspect.training.base import TrainConfig
@@ -71,7 +72,8 @@ def reference_run(layout: DatasetLayout, config: TrainConfig, work: Path, settin
             score_thresholds=dict.fromkeys(layout.names, config.score_threshold),
         ),
     )
-    return calibrate_and_evaluate(onnx_path, layout, work / "reference-evaluation")
+    val, test = load_split(layout, Split.VAL), load_split(layout, Split.TEST)
+    return calibrate_and_evaluate(onnx_path, val, test, work / "reference-evaluation")
 
 
 def row(name: str, evaluation: ModelEvaluation, seconds: float) -> str:

@@ -12,7 +12,6 @@ from PIL import Image
 from autoinspect.data.contact_sheet import (
     LabelledItem,
     contact_sheet,
-    read_item_labels,
     sample_items,
     sheet_size,
 )
@@ -41,7 +40,7 @@ def profile(synthetic: DatasetLayout, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def _labelled(layout: DatasetLayout) -> list[LabelledItem]:
-    return [LabelledItem(item, read_item_labels(item, len(layout.names))) for item in layout.items()]
+    return [LabelledItem(item, item.read_labels(len(layout.names))) for item in layout.items()]
 
 
 def test_profile_html_names_every_column(profile: ProfileResult) -> None:

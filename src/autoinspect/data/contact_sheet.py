@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from autoinspect.data.labels import ParsedLabels, parse_yolo_labels
+from autoinspect.data.labels import ParsedLabels
 from autoinspect.data.layout import DatasetLayout, LayoutItem
 from autoinspect.domain import NONE_VERDICT, Box
 from autoinspect.errors import ImageDecodeError
@@ -61,13 +61,6 @@ class LabelledItem:
 
 def class_colour(class_id: int) -> Colour:
     return CLASS_COLOURS[class_id % len(CLASS_COLOURS)]
-
-
-def read_item_labels(item: LayoutItem, n_classes: int) -> ParsedLabels:
-    """Parse an item's label file; a missing one means "None" (no damage), as the layout defines."""
-    if not item.label.is_file():
-        return ParsedLabels()
-    return parse_yolo_labels(item.label.read_text(encoding="utf-8"), n_classes)
 
 
 def _grid_columns(n_images: int, columns: int) -> int:
@@ -169,7 +162,7 @@ def contact_sheet(
     """
     names = layout.names
     items = layout.items()
-    entries = [LabelledItem(item, read_item_labels(item, len(names))) for item in items]
+    entries = [LabelledItem(item, item.read_labels(len(names))) for item in items]
     chosen = sample_items(entries, len(names), max_images, seed)
     sheet = Image.new("RGB", sheet_size(len(chosen), thumb, columns), BACKGROUND)
     font: Font = ImageFont.load_default(size=FONT_SIZE)

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from autoinspect.data.labels import ParsedLabels, parse_yolo_labels
 from autoinspect.domain import Split
 from autoinspect.errors import DataFormatError
 from autoinspect.images import is_image_file
@@ -32,6 +33,12 @@ class LayoutItem:
     split: Split | None
     image: Path
     label: Path
+
+    def read_labels(self, n_classes: int) -> ParsedLabels:
+        """Parse the label file; a missing one means "None" (no damage), as the layout defines."""
+        if not self.label.is_file():
+            return ParsedLabels()
+        return parse_yolo_labels(self.label.read_text(encoding="utf-8"), n_classes)
 
     @property
     def split_name(self) -> str:

@@ -20,10 +20,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from tqdm import tqdm
 
-from autoinspect.data.contact_sheet import contact_sheet, read_item_labels
+from autoinspect.data.contact_sheet import contact_sheet
 from autoinspect.data.features import FeatureValue, box_features, feature_row, image_features
 from autoinspect.data.layout import DatasetLayout, LayoutItem
-from autoinspect.domain import NONE_VERDICT, Verdict
+from autoinspect.domain import NONE_VERDICT, Split, Verdict
 from autoinspect.errors import DataFormatError, ImageDecodeError
 from autoinspect.images import decode_image
 
@@ -52,7 +52,7 @@ def _item_row(item: LayoutItem, names: list[str]) -> dict[str, FeatureValue] | N
     except ImageDecodeError as exc:
         logger.warning("profile: skipping %s: %s", item.key, exc)
         return None
-    labels = read_item_labels(item, len(names))
+    labels = item.read_labels(len(names))
     regions = [(names[row.class_id], row.box) for row in labels.rows]
     verdict = Verdict.from_labels(name for name, _ in regions)
     boxes = box_features(regions, decoded.width, decoded.height, names)
@@ -65,13 +65,14 @@ def _item_row(item: LayoutItem, names: list[str]) -> dict[str, FeatureValue] | N
     }
 
 
-def features_table(layout: DatasetLayout, workers: int) -> pd.DataFrame:
-    """One row per readable image of ``layout``: split, file, verdict, label issues and the feature columns.
+def features_table(layout: DatasetLayout, workers: int, split: Split | None = None) -> pd.DataFrame:
+    """One row per readable image of ``layout`` (of one split when given): split, file, verdict, label issues and
+    the feature columns.
 
     Decoding runs on ``workers`` threads (PIL and numpy release the GIL); rows keep the layout order.
     """
     names = layout.names
-    items = layout.items()
+    items = [item for item in layout.items() if split is None or item.split is split]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(partial(_item_row, names=names), items)
         rows = [row for row in tqdm(results, total=len(items), desc="features", unit="img", disable=None) if row]

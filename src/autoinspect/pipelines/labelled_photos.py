@@ -15,7 +15,6 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from autoinspect.data.features import image_features
-from autoinspect.data.labels import parse_yolo_labels
 from autoinspect.data.layout import DatasetLayout, LayoutItem
 from autoinspect.domain import Annotation, Detection, Split
 from autoinspect.evaluation import EvalImage, box_size_bucket, brightness_bucket
@@ -46,8 +45,7 @@ class LabelledPhoto:
 def _photo(item: LayoutItem, names: Sequence[str]) -> LabelledPhoto:
     rgb = decode_image(item.image).rgb
     height, width = rgb.shape[:2]
-    text = item.label.read_text(encoding="utf-8") if item.label.is_file() else ""
-    truth = [Annotation(label=names[r.class_id], box=r.box) for r in parse_yolo_labels(text, len(names)).rows]
+    truth = [Annotation(label=names[r.class_id], box=r.box) for r in item.read_labels(len(names)).rows]
     smallest = min((a.box.min_side_px(width, height) for a in truth), default=None)
     attributes = {
         "source": item.image.stem.split("_", 1)[0],

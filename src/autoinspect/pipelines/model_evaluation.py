@@ -16,15 +16,14 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from autoinspect.data.layout import DatasetLayout
-from autoinspect.domain import Detection, Split
+from autoinspect.domain import Detection
 from autoinspect.evaluation import EvaluationResult, calibrate_thresholds, evaluate
 from autoinspect.evaluation.figures import error_gallery, pr_curve_figure
 from autoinspect.inference import Detector
 from autoinspect.inference.letterbox import letterbox_batch
 from autoinspect.inference.postprocess import decode_rows
 from autoinspect.onnx_metadata import write_metadata
-from autoinspect.pipelines.labelled_photos import LabelledPhoto, load_split
+from autoinspect.pipelines.labelled_photos import LabelledPhoto
 from autoinspect.registry.gates import LATENCY_MS_P95
 from autoinspect.training.base import RawPredictor, ValScorer
 from autoinspect.training.tracking import EVALUATION_FILE
@@ -50,10 +49,8 @@ class ModelEvaluation(BaseModel):
         return {**self.test.flat_metrics(), "latency_ms_p50": self.latency_ms_p50, LATENCY_MS_P95: self.latency_ms_p95}
 
 
-def make_val_scorer(layout: DatasetLayout, imgsz: int, iou_threshold: float) -> ValScorer:
+def make_val_scorer(photos: Sequence[LabelledPhoto], classes: list[str], imgsz: int, iou_threshold: float) -> ValScorer:
     """Scores a checkpoint on val with the Detector's own post-processing; photos are letterboxed once."""
-    photos = load_split(layout, Split.VAL)
-    classes = layout.names
     batch, transforms = letterbox_batch([p.rgb for p in photos], imgsz)
     thresholds = dict.fromkeys(classes, SELECTION_THRESHOLD)
 
@@ -93,19 +90,18 @@ def measure_latency(detector: Detector, photos: Sequence[LabelledPhoto], limit: 
     return float(np.percentile(timings, 50)), float(np.percentile(timings, 95))
 
 
-def calibrate_and_evaluate(onnx_path: Path, layout: DatasetLayout, out_dir: Path) -> ModelEvaluation:
-    """Calibrate thresholds on val, store them in the model file, then measure the test split."""
+def calibrate_and_evaluate(
+    onnx_path: Path, val: Sequence[LabelledPhoto], test: Sequence[LabelledPhoto], out_dir: Path
+) -> ModelEvaluation:
+    """Calibrate thresholds on val, store them in the model file, then measure the test split at them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     detector = Detector(onnx_path)
     classes = detector.metadata.classes
-    val = load_split(layout, Split.VAL)
     val_images = [p.with_predictions(c) for p, c in zip(val, _predict(detector, val), strict=True)]
     thresholds = calibrate_thresholds(val_images, classes)
     val_result = evaluate(val_images, classes, thresholds, error_count=0)
     (out_dir / VAL_EVALUATION_FILE).write_text(val_result.model_dump_json(indent=1), encoding="utf-8")
     write_metadata(onnx_path, detector.metadata.model_copy(update={"score_thresholds": thresholds}))
-    detector = Detector(onnx_path)
-    test = load_split(layout, Split.TEST)
     result = evaluate_detector(detector, test, thresholds)
     p50, p95 = measure_latency(detector, test)
     figures = [pr_curve_figure(result, out_dir / "pr_curves.png")]

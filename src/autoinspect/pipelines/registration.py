@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from autoinspect.config import Settings
 from autoinspect.data.profiling import features_table
 from autoinspect.data.versions import DatasetStore
+from autoinspect.domain import Split
 from autoinspect.errors import DatasetVersionError
 from autoinspect.inference import read_metadata
 from autoinspect.pipelines.model_evaluation import ModelEvaluation
@@ -44,9 +45,8 @@ def _reference_features(settings: Settings, digest: str, folder: Path) -> Path |
     except DatasetVersionError:
         logger.warning("dataset version %s is not in this store: no reference features", digest[:12])
         return None
-    table = features_table(layout, workers=settings.worker_count)
     path = folder / REFERENCE_FEATURES
-    table[table["split"] == "train"].to_csv(path, index=False)
+    features_table(layout, workers=settings.worker_count, split=Split.TRAIN).to_csv(path, index=False)
     return path
 
 

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from autoinspect.config import Settings
 from autoinspect.data.versions import DatasetStore
-from autoinspect.domain import DatasetRef, ModelMetadata
+from autoinspect.domain import DatasetRef, ModelMetadata, Split
+from autoinspect.pipelines.labelled_photos import load_split
 from autoinspect.pipelines.model_evaluation import ModelEvaluation, calibrate_and_evaluate, make_val_scorer
 from autoinspect.training.base import Backend, TrainConfig
 from autoinspect.training.tracking import MlflowTracker, log_evaluation
@@ -56,12 +57,14 @@ def train_model(
     layout = store.materialise(manifest, settings.checkouts_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     out_dir = settings.runs_dir / f"{stamp}-{config.backend}"
-    scorer = make_val_scorer(layout, config.imgsz, ModelMetadata.model_fields["iou_threshold"].default)
+    val = load_split(layout, Split.VAL)  # decoded once: scores checkpoints, then calibrates thresholds
+    scorer = make_val_scorer(val, layout.names, config.imgsz, ModelMetadata.model_fields["iou_threshold"].default)
     with MlflowTracker(settings, manifest.ref, run_name=run_name, parent_run_id=parent_run_id) as tracker:
         result = make_backend(config, settings).train(
             layout, config, out_dir, callbacks=tracker, val_scorer=scorer, init_weights=init_weights
         )
-        evaluation = calibrate_and_evaluate(result.onnx_path, layout, out_dir / "evaluation")
+        test = load_split(layout, Split.TEST)
+        evaluation = calibrate_and_evaluate(result.onnx_path, val, test, out_dir / "evaluation")
         log_evaluation(
             settings,
             tracker.run_id,

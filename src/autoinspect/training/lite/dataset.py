@@ -7,7 +7,6 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
-from autoinspect.data.labels import parse_yolo_labels
 from autoinspect.data.layout import DatasetLayout, LayoutItem
 from autoinspect.domain import Split
 from autoinspect.images import decode_image, letterbox
@@ -18,8 +17,7 @@ Sample = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
 def _labels(item: LayoutItem, n_classes: int, width: int, height: int) -> tuple[Boxes, npt.NDArray[np.int64]]:
-    text = item.label.read_text(encoding="utf-8") if item.label.is_file() else ""
-    rows = parse_yolo_labels(text, n_classes).rows
+    rows = item.read_labels(n_classes).rows
     boxes = np.array([r.box.to_pixels(width, height) for r in rows], dtype=np.float32).reshape(-1, 4)
     return boxes, np.array([r.class_id for r in rows], dtype=np.int64)
 

@@ -24,14 +24,19 @@ from autoinspect.domain import Split
 from autoinspect.errors import AutoInspectError
 from autoinspect.evaluation import EvaluationResult
 from autoinspect.pipelines.dataset import as_layout, prepare_dataset, validate_dataset, version_dataset
+from autoinspect.store import ApiKeys, create_schema, make_engine
 from autoinspect.training.base import BackendName, TrainConfig
 
 app = typer.Typer(help="AutoInspect: scratches and dents in vehicle photos, and the ML loop around them.")
 data_app = typer.Typer(help="Import, validate, version and profile annotated photos.")
 version_app = typer.Typer(help="Immutable dataset versions.")
 models_app = typer.Typer(help="Registered model versions, aliases, promotion and rollback.")
+deploy_app = typer.Typer(help="How serving splits traffic: single, shadow, canary, blue-green.")
+keys_app = typer.Typer(help="API keys of the prediction service (stored hashed; shown once).")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+app.add_typer(deploy_app, name="deploy")
+app.add_typer(keys_app, name="keys")
 data_app.add_typer(version_app, name="version")
 
 MapOption = Annotated[
@@ -358,6 +363,92 @@ def rollback(reason: Annotated[str, typer.Option()] = "manual rollback") -> None
     from autoinspect.registry.aliases import rollback as rollback_champion
 
     typer.echo(rollback_champion(_settings(), reason).model_dump_json())
+
+
+@models_app.command()
+def challenger(
+    version: Annotated[int, typer.Argument()],
+    reason: Annotated[str, typer.Option()] = "manual choice",
+) -> None:
+    """Put a version on trial as the challenger (shadow, canary or blue-green standby)."""
+    from autoinspect.registry.aliases import CHALLENGER, set_alias
+
+    typer.echo(set_alias(_settings(), CHALLENGER, version, reason=reason).model_dump_json())
+
+
+@deploy_app.command("status")
+def deploy_status() -> None:
+    """The deployment record and the versions it routes to."""
+    from autoinspect.registry.deployment import get_deployment, resolve_plan
+
+    settings = _settings()
+    record, plan = get_deployment(settings), resolve_plan(settings)
+    _echo_json({"record": record.model_dump(mode="json"), "plan": plan.model_dump()})
+
+
+@deploy_app.command("set")
+def deploy_set(
+    mode: Annotated[str, typer.Argument(help="single | shadow | canary | bluegreen")],
+    percent: Annotated[float, typer.Option("--percent", help="Canary share of traffic, in percent.")] = 0.0,
+    reason: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Change the mode; every replica applies it on its next poll."""
+    from autoinspect.registry.deployment import DeploymentMode, set_deployment
+
+    try:
+        chosen = DeploymentMode(mode)
+    except ValueError:
+        raise typer.BadParameter(f"mode must be one of {[m.value for m in DeploymentMode]}") from None
+    typer.echo(set_deployment(_settings(), chosen, canary_percent=percent, reason=reason).model_dump_json())
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses the key, e.g. intake-app.")],
+    scope: Annotated[list[str], typer.Option("--scope", help="inspect, review or admin (repeatable).")],
+) -> None:
+    """Issue a key; the token is printed once and only its hash is stored."""
+    issued = _api_keys().create(name, scope)
+    typer.echo(json.dumps({"key_id": issued.key.key_id, "scopes": sorted(issued.key.scopes), "token": issued.token}))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key (revoked ones too), without secrets."""
+    for key in _api_keys().list():
+        typer.echo(key.model_dump_json())
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
+    """Revoke a key at once: the next request with it gets 401."""
+    typer.echo(_api_keys().revoke(key_id).model_dump_json())
+
+
+def _api_keys() -> ApiKeys:
+    engine = make_engine(_settings().store_url)
+    create_schema(engine)
+    return ApiKeys(engine)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: serving.host (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: serving.port (8000).")] = None,
+) -> None:
+    """Run the prediction API on the registry's champion (Ctrl-C stops it after flushing the log)."""
+    import uvicorn
+
+    from autoinspect.serving.app import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.serving.host,
+        port=port or settings.serving.port,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
 
 
 def main() -> None:

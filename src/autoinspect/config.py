@@ -74,6 +74,79 @@ class StoreSettings(BaseModel):
     """Predictions written per transaction: larger batches ride out a slow database with fewer round trips."""
 
 
+class ServingSettings(BaseModel):
+    """The prediction service: where it listens, what it accepts, how often it follows the registry."""
+
+    host: str = "127.0.0.1"
+    """Loopback by default: exposing the API is a deliberate choice (``0.0.0.0`` behind a load balancer)."""
+    port: int = Field(8000, ge=1, le=65535)
+    poll_seconds: float = Field(10.0, gt=0.0)
+    """How often a replica re-reads the deployment record and aliases; a promotion reaches it within this."""
+    max_upload_bytes: int = Field(20_000_000, ge=1)
+    """Largest request body; bigger uploads are refused with 413 before they are read into memory."""
+    max_batch_files: int = Field(16, ge=1)
+    """Most photos in one ``/v1/inspect/batch`` request."""
+    max_pixels: int = Field(40_000_000, ge=1)
+    """Largest photo decoded (width x height); a decompression bomb is refused from its header."""
+    inference_threads: int | None = Field(None, ge=1)
+    """ONNX Runtime threads per model run; ``None`` lets it use one per physical core."""
+    compute_features: bool = True
+    """Log per-image features with every prediction: the input of drift monitoring (about 1 ms per photo)."""
+    spill_file: Path | None = None
+    """Where the prediction writer spills when the database is slow; ``None`` means
+    ``<home>/serving/spill.jsonl``. One file per replica: replicas must not share it."""
+
+
+class AlertSettings(BaseModel):
+    """Alert thresholds and where alerts go; a rule that fired stays quiet for ``cooldown_minutes``."""
+
+    drift_share: float = Field(0.3, ge=0.0, le=1.0)
+    """Alert when at least this share of the image features drifted from the model's reference table."""
+    none_rate_change: float = Field(0.15, ge=0.0, le=1.0)
+    """Alert when the share of "None" answers moves by more than this against the reference window."""
+    min_ap50_drop: float = Field(0.10, ge=0.0, le=1.0)
+    """Alert when a class's precision or recall on reviewed photos falls this far below the offline test figure."""
+    max_p95_latency_ms: float = Field(2_000.0, gt=0.0)
+    max_review_rate: float = Field(0.5, ge=0.0, le=1.0)
+    """Alert when more than this share of answers goes to the review queue (inspectors swamped)."""
+    cooldown_minutes: float = Field(60.0, ge=0.0)
+    """The same alert is not sent again within this time (deduplication)."""
+    webhook_url: str | None = None
+    """Slack-compatible incoming webhook (JSON ``{"text": ...}``); ``None`` disables the sink."""
+    smtp_host: str | None = None
+    """E-mail sink: SMTP server host; ``None`` disables it."""
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_sender: str = "autoinspect@localhost"
+    smtp_recipients: list[str] = Field(default_factory=list)
+
+
+class MonitoringSettings(BaseModel):
+    """The monitoring job: which window it reads and what it compares that window with."""
+
+    window_hours: float = Field(24.0, gt=0.0)
+    """Length of the window of the prediction log one monitoring run covers (it ends now by default)."""
+    min_window_size: int = Field(30, ge=1)
+    """Fewer predictions than this in a window: drift is not computed (statistics on a handful mean nothing)."""
+    drift_method_pvalue: float = Field(0.05, gt=0.0, lt=1.0)
+    """Significance level of the per-feature drift tests."""
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+
+class TriggerSettings(BaseModel):
+    """When continuous training starts a new training; each trigger can be switched off."""
+
+    new_reviews: int | None = Field(50, ge=1)
+    """Start when this many reviewed photos arrived since the last training; ``None`` disables."""
+    on_drift_alert: bool = True
+    on_performance_alert: bool = True
+    schedule_hours: float | None = None
+    """Start at least this often regardless; ``None`` disables."""
+    max_ap50_drop: float = Field(0.02, ge=0.0, le=1.0)
+    """Gate: no class may lose more AP50 than this against the champion on the fixed test split."""
+    canary_percent: float = Field(10.0, gt=0.0, le=100.0)
+    """Share of the traffic a new challenger gets before it is promoted on the online evidence."""
+
+
 class Settings(BaseSettings):
     """Everything configurable in AutoInspect, in one place."""
 
@@ -93,6 +166,9 @@ class Settings(BaseSettings):
     splits: SplitSettings = Field(default_factory=SplitSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    continuous_training: TriggerSettings = Field(default_factory=TriggerSettings)
 
     @field_validator("classes")
     @classmethod
@@ -155,6 +231,30 @@ class Settings(BaseSettings):
     @property
     def quarantine_dir(self) -> Path:
         return self.home / "quarantine"
+
+    @property
+    def serving_dir(self) -> Path:
+        """Per-replica serving state: downloaded model versions and the writer's spill file."""
+        return self.home / "serving"
+
+    @property
+    def images_dir(self) -> Path:
+        """Served photos by content hash (when ``store.keep_images``)."""
+        return self.home / "images"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """One folder per monitoring run: Evidently HTML + JSON summary, KPIs, alerts raised."""
+        return self.reports_dir / "monitoring"
+
+    @property
+    def annotations_inbox(self) -> Path:
+        """Reviewed corrections exported as annotations (YOLO layout + provenance), waiting for the next version."""
+        return self.home / "annotations" / "inbox"
+
+    @property
+    def spill_path(self) -> Path:
+        return self.serving.spill_file or self.serving_dir / "spill.jsonl"
 
 
 @lru_cache(maxsize=1)

@@ -17,5 +17,9 @@ class ImageDecodeError(AutoInspectError):
     """An image file cannot be decoded; the message says why (truncated, not an image, too large...)."""
 
 
+class ImageTooLargeError(ImageDecodeError):
+    """An image's header declares more pixels than allowed (a decompression bomb, or a photo far too large)."""
+
+
 class DatasetVersionError(AutoInspectError):
     """A dataset version is unknown, or a change would break a rule such as the fixed test split."""

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from autoinspect.domain import LETTERBOX_FILL
-from autoinspect.errors import ImageDecodeError
+from autoinspect.errors import ImageDecodeError, ImageTooLargeError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 EXIF_ORIENTATION_TAG = 0x0112
@@ -68,7 +68,7 @@ def decode_image(source: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
             with Image.open(stream) as image:
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise ImageDecodeError(
+                    raise ImageTooLargeError(
                         f"{width}x{height} is {width * height:,} pixels, above the limit of {max_pixels:,}"
                     )
                 if width == 0 or height == 0:
@@ -83,7 +83,7 @@ def decode_image(source: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
     except UnidentifiedImageError:
         raise ImageDecodeError("not a recognised image format") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageDecodeError(f"decompression bomb: {exc}") from None
+        raise ImageTooLargeError(f"decompression bomb: {exc}") from None
     except FileNotFoundError:
         raise ImageDecodeError("file not found") from None
     except (OSError, SyntaxError, ValueError) as exc:

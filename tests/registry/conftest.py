@@ -16,6 +16,7 @@ from onnx import TensorProto, helper
 
 from autoinspect.config import Settings
 from autoinspect.domain import ONNX_INPUT, ONNX_METADATA_KEY, ONNX_OUTPUT, DatasetRef, ModelMetadata
+from autoinspect.registry.mlflow_registry import register_model
 from autoinspect.training.tracking import MlflowTracker
 
 INPUT_SIZE = 32
@@ -88,3 +89,27 @@ def training_run(tracked_settings: Settings, dataset: DatasetRef) -> str:
     with MlflowTracker(tracked_settings, dataset, run_name="train") as tracker:
         run_id = tracker.run_id
     return run_id
+
+
+@pytest.fixture
+def two_versions(
+    tracked_settings: Settings,
+    training_run: str,
+    onnx_model: Path,
+    metadata: ModelMetadata,
+    evaluation_json: Path,
+    dataset: DatasetRef,
+) -> Settings:
+    for map50 in (0.5, 0.6):
+        register_model(
+            tracked_settings,
+            run_id=training_run,
+            onnx_path=onnx_model,
+            metadata=metadata,
+            evaluation_json=evaluation_json,
+            flat_metrics={"map50": map50},
+            reference_features_csv=None,
+            dataset=dataset,
+            thresholds={"scratch": 0.3, "dent": 0.3},
+        )
+    return tracked_settings

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from autoinspect.config import Settings
-from autoinspect.domain import DatasetRef, ModelMetadata
 from autoinspect.registry.aliases import (
     CHALLENGER,
     CHAMPION,
@@ -19,31 +17,7 @@ from autoinspect.registry.aliases import (
     rollback,
     set_alias,
 )
-from autoinspect.registry.mlflow_registry import RegistryError, get_by_alias, register_model
-
-
-@pytest.fixture
-def two_versions(
-    tracked_settings: Settings,
-    training_run: str,
-    onnx_model: Path,
-    metadata: ModelMetadata,
-    evaluation_json: Path,
-    dataset: DatasetRef,
-) -> Settings:
-    for map50 in (0.5, 0.6):
-        register_model(
-            tracked_settings,
-            run_id=training_run,
-            onnx_path=onnx_model,
-            metadata=metadata,
-            evaluation_json=evaluation_json,
-            flat_metrics={"map50": map50},
-            reference_features_csv=None,
-            dataset=dataset,
-            thresholds={"scratch": 0.3, "dent": 0.3},
-        )
-    return tracked_settings
+from autoinspect.registry.mlflow_registry import RegistryError, get_by_alias
 
 
 def _version(settings: Settings, alias: str) -> int | None:

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from postgres import postgres_schema
+from sqlalchemy import Engine
 
 from autoinspect.domain import Box, Detection
 from autoinspect.store import PredictionEntry, PredictionLog, Route, create_schema, make_engine
 
-POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-"""The local PostgreSQL (trust auth) that CI provides; each test gets its own schema in it."""
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def _postgres_engine(schema: str) -> Engine:
-    """An engine whose connections see only ``schema`` (search_path), so parallel runs never collide."""
-    return make_engine(f"{POSTGRES_URL}?connect_timeout=3&options=-csearch_path%3D{schema}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -34,26 +25,13 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield sqlite_engine
         sqlite_engine.dispose()
         return
-    admin = make_engine(f"{POSTGRES_URL}?connect_timeout=3")
-    schema = f"test_store_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as error:
-        admin.dispose()
-        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {error.orig}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    pg_engine = _postgres_engine(schema)
-    try:
-        create_schema(pg_engine)
-        yield pg_engine
-    finally:
-        pg_engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as url:
+        pg_engine = make_engine(url)
+        try:
+            create_schema(pg_engine)
+            yield pg_engine
+        finally:
+            pg_engine.dispose()
 
 
 @pytest.fixture

@@ -159,7 +159,7 @@ def _record(
         alias=alias,
         from_version=before,
         to_version=after,
-        actor=actor or _current_user(),
+        actor=actor or current_user(),
         at=datetime.now(UTC),
         reason=reason,
     )
@@ -169,7 +169,7 @@ def _record(
     return move
 
 
-def _current_user() -> str:
+def current_user() -> str:
     """The OS user, when the caller (UI, API) does not say who acted; containers may have none."""
     try:
         return getpass.getuser()

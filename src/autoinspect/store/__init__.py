@@ -1,21 +1,33 @@
-"""Prediction log, background writer and content-addressed images (SQLAlchemy: SQLite default, PostgreSQL prod).
+"""Prediction log, reviews, API keys, background writer and content-addressed images (SQLite default, PostgreSQL prod).
 
 Imports only the core (config, domain, errors), so serving, monitoring and the UI can all depend on it.
 """
 
+from autoinspect.store.api_keys import ApiKey, ApiKeyRecord, ApiKeys, IssuedKey, Scope
 from autoinspect.store.database import create_schema, make_engine
 from autoinspect.store.image_store import ImageStore
 from autoinspect.store.prediction_log import PredictionLog
+from autoinspect.store.reviews import Review, ReviewConflictError, ReviewDecision, ReviewLog, ReviewRecord
 from autoinspect.store.tables import PredictionEntry, PredictionRecord, Route
 from autoinspect.store.writer import BackgroundWriter, WriterStats
 
 __all__ = [
+    "ApiKey",
+    "ApiKeyRecord",
+    "ApiKeys",
     "BackgroundWriter",
     "ImageStore",
+    "IssuedKey",
     "PredictionEntry",
     "PredictionLog",
     "PredictionRecord",
+    "Review",
+    "ReviewConflictError",
+    "ReviewDecision",
+    "ReviewLog",
+    "ReviewRecord",
     "Route",
+    "Scope",
     "WriterStats",
     "create_schema",
     "make_engine",

@@ -63,6 +63,11 @@ class PredictionLog:
         )
         return self._entries(query)
 
+    def get(self, request_id: str) -> PredictionEntry | None:
+        """One logged answer by its request id (what a review refers to)."""
+        found = self._entries(select(PredictionRecord).where(PredictionRecord.request_id == request_id))
+        return found[0] if found else None
+
     def count(self) -> int:
         with self._engine.connect() as connection:
             return connection.execute(select(func.count()).select_from(PredictionRecord)).scalar_one()

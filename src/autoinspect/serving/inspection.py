@@ -1,0 +1,221 @@
+"""One inspection request, from uploaded bytes to answers: decode, route, predict, log, shadow.
+
+Transport-free (no FastAPI here), so the HTTP layer stays thin and the logic is testable on its own. Every photo
+of a request is decoded before any model runs: a batch with one corrupt photo is refused as a whole, naming
+each bad file, rather than half answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from autoinspect.config import ServingSettings
+from autoinspect.data.features import FeatureValue
+from autoinspect.errors import AutoInspectError, ImageDecodeError, ImageTooLargeError
+from autoinspect.images import decode_image
+from autoinspect.inference import Prediction
+from autoinspect.monitoring.features import live_features
+from autoinspect.serving.metrics import ServiceMetrics, verdict_label
+from autoinspect.serving.replica import Replica
+from autoinspect.serving.router import LoadedModel, assign
+from autoinspect.serving.schemas import InspectResult
+from autoinspect.store import BackgroundWriter, ImageStore, PredictionEntry, Route
+
+logger = logging.getLogger(__name__)
+
+SHADOW_SUFFIX = ":shadow"
+"""Appended to a request id for the shadow model's log entry, so both entries of one request are stored."""
+NOT_READY = "no champion model is loaded yet: promote a registered version (autoinspect models promote)"
+SHADOW_BACKLOG = 4
+"""Shadow requests queued at most; beyond this a shadow copy is skipped (and counted), never the answer delayed."""
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An uploaded photo as received, with a name for error messages (file name or field position)."""
+
+    data: bytes
+    name: str
+
+
+class RequestRejectedError(AutoInspectError):
+    """The request cannot be answered as sent; ``status`` is the 4xx to return with the message."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class NotReadyError(AutoInspectError):
+    """No champion model is loaded yet (nothing promoted, or the registry unreachable since start-up)."""
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    photo: Photo
+    rgb: npt.NDArray[np.uint8]
+
+
+class Inspector:
+    """Answers inspections with the replica's models and hands every answer to the prediction log."""
+
+    def __init__(
+        self,
+        replica: Replica,
+        *,
+        writer: BackgroundWriter,
+        images: ImageStore | None,
+        metrics: ServiceMetrics,
+        settings: ServingSettings,
+    ) -> None:
+        self._replica = replica
+        self._writer = writer
+        self._images = images
+        self._metrics = metrics
+        self._settings = settings
+        self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+        self._shadow_slots = threading.BoundedSemaphore(SHADOW_BACKLOG)
+
+    def inspect(self, photos: Sequence[Photo], *, request_id: str, vehicle_id: str | None) -> list[InspectResult]:
+        """Answer each photo; one photo keeps ``request_id``, a batch numbers them ``<request_id>.<index>``.
+
+        Raises:
+            RequestRejectedError: a photo is not a decodable image (422) or too large (413).
+            NotReadyError: no champion model is loaded.
+        """
+        started = time.perf_counter()
+        decoded = self._decode(photos)
+        active = self._replica.active
+        if active is None:
+            raise NotReadyError(NOT_READY)
+        ids = [request_id] if len(photos) == 1 else [f"{request_id}.{index}" for index in range(len(photos))]
+        assignment = assign(active, vehicle_id or request_id)
+        predictions = assignment.answer.detector.predict_batch([item.rgb for item in decoded])
+        features = [live_features(item.rgb) if self._settings.compute_features else None for item in decoded]
+        shas = [self._images.put(item.photo.data) if self._images else None for item in decoded]
+        latency_ms = (time.perf_counter() - started) * 1000
+        results = []
+        for index, prediction in enumerate(predictions):
+            entry = _entry(
+                prediction,
+                assignment.answer,
+                assignment.route,
+                request_id=ids[index],
+                latency_ms=latency_ms / len(predictions),
+                features=features[index],
+                image_sha256=shas[index],
+                vehicle_id=vehicle_id,
+            )
+            self._log(entry)
+            results.append(
+                InspectResult(
+                    verdict=entry.verdict,
+                    detections=prediction.detections,
+                    needs_review=prediction.needs_review,
+                    model_version=entry.model_version,
+                    route=assignment.route,
+                    request_id=ids[index],
+                    latency_ms=latency_ms,
+                    width=prediction.width,
+                    height=prediction.height,
+                )
+            )
+        if assignment.shadow is not None:
+            self._shadow(assignment.shadow, decoded, ids, features, shas, vehicle_id)
+        return results
+
+    def close(self) -> None:
+        """Finish the shadow work already queued (it is logged like any answer)."""
+        self._shadow_pool.shutdown(wait=True)
+
+    def _decode(self, photos: Sequence[Photo]) -> list[_Decoded]:
+        decoded, problems, too_large = [], [], False
+        for photo in photos:
+            try:
+                decoded.append(_Decoded(photo, decode_image(photo.data, max_pixels=self._settings.max_pixels).rgb))
+            except ImageDecodeError as error:
+                too_large = too_large or isinstance(error, ImageTooLargeError)
+                problems.append(f"{photo.name}: {error}")
+        if problems:
+            raise RequestRejectedError(413 if too_large else 422, "cannot read the photo(s): " + "; ".join(problems))
+        return decoded
+
+    def _log(self, entry: PredictionEntry) -> None:
+        self._writer.submit(entry)
+        self._metrics.inspections.labels(verdict_label(entry.verdict), entry.model_version, entry.route.value).inc()
+        if entry.needs_review and entry.route is not Route.SHADOW:
+            self._metrics.needs_review.labels(entry.model_version).inc()
+
+    def _shadow(
+        self,
+        model: LoadedModel,
+        decoded: list[_Decoded],
+        ids: list[str],
+        features: list[dict[str, FeatureValue] | None],
+        shas: list[str | None],
+        vehicle_id: str | None,
+    ) -> None:
+        """Queue the shadow copy; when the backlog is full it is skipped so shadows can never slow answers."""
+        if not self._shadow_slots.acquire(blocking=False):
+            self._metrics.shadow_skipped.inc(len(decoded))
+            return
+
+        def run() -> None:
+            try:
+                started = time.perf_counter()
+                predictions = model.detector.predict_batch([item.rgb for item in decoded])
+                latency_ms = (time.perf_counter() - started) * 1000 / len(predictions)
+                for index, prediction in enumerate(predictions):
+                    self._log(
+                        _entry(
+                            prediction,
+                            model,
+                            Route.SHADOW,
+                            request_id=ids[index] + SHADOW_SUFFIX,
+                            latency_ms=latency_ms,
+                            features=features[index],
+                            image_sha256=shas[index],
+                            vehicle_id=vehicle_id,
+                        )
+                    )
+            except Exception:
+                logger.exception("shadow prediction by version %d failed; the answers were not affected", model.version)
+            finally:
+                self._shadow_slots.release()
+
+        self._shadow_pool.submit(run)
+
+
+def _entry(
+    prediction: Prediction,
+    model: LoadedModel,
+    route: Route,
+    *,
+    request_id: str,
+    latency_ms: float,
+    features: dict[str, FeatureValue] | None,
+    image_sha256: str | None,
+    vehicle_id: str | None,
+) -> PredictionEntry:
+    return PredictionEntry(
+        request_id=request_id,
+        model_version=str(model.version),
+        route=route,
+        verdict=prediction.verdict.value,
+        detections=prediction.detections,
+        needs_review=prediction.needs_review,
+        max_score=max((candidate.confidence for candidate in prediction.candidates), default=0.0),
+        latency_ms=latency_ms,
+        features=features,
+        image_sha256=image_sha256,
+        vehicle_id=vehicle_id,
+    )

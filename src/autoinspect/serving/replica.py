@@ -1,0 +1,160 @@
+"""A serving replica's models: it follows the registry and hot-swaps without dropping a request.
+
+Each replica polls the deployment plan (mode + alias targets). When it changes, the versions it newly needs are
+downloaded and loaded *beside* the ones serving, then one reference assignment publishes the new
+:class:`~autoinspect.serving.router.ActiveModels`. Requests already running keep the snapshot they took and
+finish on the old models, which are freed when the last of them returns; no lock sits on the request path.
+Anything that fails during a refresh (registry down, a corrupt file) leaves the current models serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from autoinspect.config import Settings
+from autoinspect.inference import Detector
+from autoinspect.registry.deployment import DeploymentPlan, resolve_plan
+from autoinspect.registry.mlflow_registry import download_model_files
+from autoinspect.serving.router import ActiveModels, LoadedModel
+
+logger = logging.getLogger(__name__)
+
+ModelLoader = Callable[[int], Detector]
+"""Loads one registered version; the default downloads it from the registry into the replica's folder."""
+
+
+@dataclass(frozen=True)
+class ReplicaStats:
+    """Exported as metrics: how the replica has been following the registry."""
+
+    swaps: int
+    refresh_errors: int
+    last_error: str | None
+    last_refresh_at: float | None
+    """``time.time()`` of the last successful registry read."""
+    champion: int | None
+    challenger: int | None
+
+
+class Replica:
+    """The models one serving process holds, kept in step with the registry.
+
+    Example::
+
+        replica = Replica(settings)
+        replica.refresh()          # load the champion (and challenger) now
+        replica.start_polling()    # then follow promotions, canaries and rollbacks
+        active = replica.active    # one snapshot per request
+    """
+
+    def __init__(self, settings: Settings, *, loader: ModelLoader | None = None) -> None:
+        self._settings = settings
+        self._loader = loader or self._download_and_load
+        self._active: ActiveModels | None = None
+        self._loaded: dict[int, LoadedModel] = {}
+        self._refresh_lock = threading.Lock()
+        """Serialises the poller and admin calls; never taken by a request."""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._swaps = self._errors = 0
+        self._last_error: str | None = None
+        self._last_refresh_at: float | None = None
+
+    @property
+    def active(self) -> ActiveModels | None:
+        """The current snapshot; ``None`` until a champion has been loaded (the replica is not ready)."""
+        return self._active
+
+    @property
+    def stats(self) -> ReplicaStats:
+        active = self._active
+        return ReplicaStats(
+            swaps=self._swaps,
+            refresh_errors=self._errors,
+            last_error=self._last_error,
+            last_refresh_at=self._last_refresh_at,
+            champion=active.champion.version if active else None,
+            challenger=active.challenger.version if active and active.challenger else None,
+        )
+
+    def refresh(self) -> bool:
+        """Read the plan and apply it; ``True`` when the served models changed.
+
+        Raises whatever the registry or the model loading raised, after recording it: the previous models stay.
+        """
+        with self._refresh_lock:
+            try:
+                plan = resolve_plan(self._settings)
+                changed = self._apply(plan)
+            except Exception as error:
+                self._errors += 1
+                self._last_error = f"{type(error).__name__}: {error}"
+                raise
+            self._last_refresh_at = time.time()
+            self._last_error = None
+            return changed
+
+    def start_polling(self) -> None:
+        """Refresh every ``serving.poll_seconds`` on a daemon thread until :meth:`stop`."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._poll, name="registry-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._settings.serving.poll_seconds):
+            try:
+                self.refresh()
+            except Exception:
+                logger.exception("registry poll failed; the current models keep serving")
+
+    def _apply(self, plan: DeploymentPlan) -> bool:
+        current = self._active
+        if current is not None and current.plan == plan:
+            return False
+        if plan.champion is None:
+            if current is None:
+                logger.warning("no champion in the registry yet: not ready until one is promoted")
+            else:
+                logger.error("the champion alias disappeared; keeping version %d", current.champion.version)
+            return False
+        for version in sorted(plan.versions - self._loaded.keys()):
+            started = time.perf_counter()
+            self._loaded[version] = LoadedModel(version=version, detector=self._loader(version))
+            logger.info("loaded model version %d in %.1f s", version, time.perf_counter() - started)
+        challenger = self._loaded[plan.challenger] if plan.challenger is not None else None
+        self._active = ActiveModels(plan=plan, champion=self._loaded[plan.champion], challenger=challenger)
+        self._swaps += 1
+        for version in sorted(self._loaded.keys() - plan.versions):
+            del self._loaded[version]  # requests still holding it finish first; then it is garbage
+            shutil.rmtree(self._version_dir(version), ignore_errors=True)
+        logger.info(
+            "serving %s: champion v%d%s",
+            plan.mode.value,
+            plan.champion,
+            f", challenger v{plan.challenger}" if plan.challenger is not None else "",
+        )
+        return True
+
+    def _download_and_load(self, version: int) -> Detector:
+        files = download_model_files(self._settings, version, self._version_dir(version))
+        return Detector(
+            files.onnx,
+            thresholds=files.read_thresholds(),
+            intra_op_threads=self._settings.serving.inference_threads,
+        )
+
+    def _version_dir(self, version: int) -> Path:
+        return self._settings.serving_dir / "models" / str(version)

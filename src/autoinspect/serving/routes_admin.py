@@ -1,0 +1,135 @@
+"""Deployment and registry endpoints: read the plan, set the mode, choose a challenger, promote, roll back.
+
+Each change is written to the registry (where every replica reads it) and then applied to this replica at once,
+so the caller's next request already sees it; other replicas follow within one poll interval. The acting key's
+name is recorded as the actor in the registry's history.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from autoinspect.registry.aliases import CHALLENGER, promote, rollback, set_alias
+from autoinspect.registry.deployment import set_deployment
+from autoinspect.registry.mlflow_registry import RegisteredModel, list_versions
+from autoinspect.serving.auth import require_scope
+from autoinspect.serving.inspection import NOT_READY, NotReadyError
+from autoinspect.serving.schemas import (
+    DeploymentChange,
+    DeploymentState,
+    ErrorBody,
+    RollbackRequest,
+    VersionChange,
+)
+from autoinspect.serving.service import Service, current_service
+from autoinspect.store import ApiKey, PredictionEntry, Scope
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing, invalid or revoked API key"},
+    403: {"model": ErrorBody, "description": "The key lacks the required scope"},
+    409: {"model": ErrorBody, "description": "The registry refused the change (unknown version, nothing to roll back)"},
+    422: {"model": ErrorBody, "description": "The body does not match the schema"},
+    503: {"model": ErrorBody, "description": "No champion model is loaded yet"},
+}
+CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ADMIN_ERRORS,
+    400: {"model": ErrorBody, "description": "The body cannot be parsed (not UTF-8 JSON)"},
+}
+"""The write endpoints read a JSON body; FastAPI answers 400 when it cannot even be decoded."""
+Admin = Annotated[ApiKey, Depends(require_scope(Scope.ADMIN))]
+State = Annotated[Service, Depends(current_service)]
+
+
+@router.get(
+    "/v1/deployment",
+    response_model=DeploymentState,
+    responses=ADMIN_ERRORS,
+    tags=["deployment"],
+    dependencies=[Depends(require_scope(Scope.INSPECT))],
+)
+def deployment(state: State) -> DeploymentState:
+    """The mode and the versions this replica serves now."""
+    return _state(state)
+
+
+@router.put("/v1/admin/deployment", response_model=DeploymentState, responses=CHANGE_ERRORS, tags=["deployment"])
+def change_deployment(change: DeploymentChange, state: State, key: Admin) -> DeploymentState:
+    """Switch to single, shadow, canary (with its share) or blue-green."""
+    set_deployment(
+        state.settings, change.mode, canary_percent=change.canary_percent, reason=change.reason, actor=key.name
+    )
+    return _apply(state)
+
+
+@router.post("/v1/admin/challenger", response_model=DeploymentState, responses=CHANGE_ERRORS, tags=["deployment"])
+def choose_challenger(change: VersionChange, state: State, key: Admin) -> DeploymentState:
+    """Make a version the challenger (what shadow, canary and blue-green put on trial)."""
+    set_alias(state.settings, CHALLENGER, change.version, reason=change.reason, actor=key.name)
+    return _apply(state)
+
+
+@router.post("/v1/admin/promote", response_model=DeploymentState, responses=CHANGE_ERRORS, tags=["deployment"])
+def promote_version(change: VersionChange, state: State, key: Admin) -> DeploymentState:
+    """Make a version the champion; the replaced one is kept for rollback."""
+    promote(state.settings, change.version, change.reason, actor=key.name)
+    return _apply(state)
+
+
+@router.post("/v1/admin/rollback", response_model=DeploymentState, responses=CHANGE_ERRORS, tags=["deployment"])
+def rollback_champion(request: RollbackRequest, state: State, key: Admin) -> DeploymentState:
+    """Put the previous champion back: one call."""
+    rollback(state.settings, request.reason, actor=key.name)
+    return _apply(state)
+
+
+@router.get(
+    "/v1/models",
+    response_model=list[RegisteredModel],
+    responses=ADMIN_ERRORS,
+    tags=["deployment"],
+    dependencies=[Depends(require_scope(Scope.INSPECT))],
+)
+def models(state: State) -> list[RegisteredModel]:
+    """Every registered version with its aliases, lineage and evaluation metrics."""
+    return list_versions(state.settings)
+
+
+@router.get(
+    "/v1/review/queue",
+    response_model=list[PredictionEntry],
+    responses=ADMIN_ERRORS,
+    tags=["review"],
+    dependencies=[Depends(require_scope(Scope.REVIEW))],
+)
+def review_queue(state: State, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[PredictionEntry]:
+    """The newest predictions flagged ``needs_review``: what an inspector should look at next."""
+    return state.log.needs_review(limit)
+
+
+def _apply(state: Service) -> DeploymentState:
+    """Apply the registry's new state here now; a load failure is reported, and the old models keep serving."""
+    try:
+        state.replica.refresh()
+    except Exception:
+        logger.exception("the registry changed but this replica could not apply it yet")
+    return _state(state)
+
+
+def _state(state: Service) -> DeploymentState:
+    active = state.replica.active
+    if active is None:
+        raise NotReadyError(NOT_READY)
+    return DeploymentState(
+        mode=active.plan.mode,
+        canary_percent=active.plan.canary_percent,
+        champion=active.champion.version,
+        challenger=active.challenger.version if active.challenger else None,
+        last_refresh_error=state.replica.stats.last_error,
+    )

@@ -1,0 +1,101 @@
+"""``POST /v1/inspect`` and ``POST /v1/inspect/batch``: photos in, verdicts out."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from autoinspect.serving.auth import require_scope
+from autoinspect.serving.schemas import ErrorBody, InspectBatchJson, InspectBatchResult, InspectJson, InspectResult
+from autoinspect.serving.service import Service, current_service
+from autoinspect.serving.uploads import JSON, MULTIPART, REQUEST_ID_HEADER, read_photos, request_id
+from autoinspect.store import Scope
+
+router = APIRouter(tags=["inspect"])
+
+INSPECT_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "Malformed request: empty body or file, bad multipart, invalid request id",
+        401: "Missing, invalid or revoked API key",
+        403: "The key lacks the 'inspect' scope",
+        413: "Body, photo count or photo dimensions over the limits",
+        415: "Neither multipart/form-data nor application/json",
+        422: "A photo cannot be decoded, or the JSON does not match the schema",
+        503: "No champion model is loaded yet",
+    }.items()
+}
+_REQUEST_ID_PARAMETER = {
+    "name": REQUEST_ID_HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,100}$"},
+    "description": "Idempotency key: a resent request with the same id is logged once.",
+}
+
+
+def _body(field: str, many: bool, json_schema: type[InspectJson] | type[InspectBatchJson]) -> dict[str, Any]:
+    """The request body as the OpenAPI spec should show it: the handler reads the raw request, so FastAPI
+    cannot infer the two accepted encodings itself."""
+    binary = {"type": "string", "format": "binary"}
+    return {
+        "parameters": [_REQUEST_ID_PARAMETER],
+        "requestBody": {
+            "required": True,
+            "content": {
+                MULTIPART: {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            field: {"type": "array", "items": binary, "minItems": 1} if many else binary,
+                            "vehicle_id": {"type": "string", "maxLength": 128},
+                        },
+                        "required": [field],
+                    }
+                },
+                JSON: {"schema": json_schema.model_json_schema()},
+            },
+        },
+    }
+
+
+@router.post(
+    "/v1/inspect",
+    response_model=InspectResult,
+    responses=INSPECT_ERRORS,
+    openapi_extra=_body("image", False, InspectJson),
+    summary="Inspect one photo",
+    dependencies=[Depends(require_scope(Scope.INSPECT))],
+)
+async def inspect(
+    request: Request,
+    state: Annotated[Service, Depends(current_service)],
+) -> InspectResult:
+    """Find scratches and dents in one photo: ``verdict`` is ``"None"`` or the damage classes found."""
+    rid = request_id(request, uuid.uuid4().hex)
+    photos, vehicle = await read_photos(request, field="image", max_files=1)
+    results = await run_in_threadpool(state.inspector.inspect, photos, request_id=rid, vehicle_id=vehicle)
+    return results[0]
+
+
+@router.post(
+    "/v1/inspect/batch",
+    response_model=InspectBatchResult,
+    responses=INSPECT_ERRORS,
+    openapi_extra=_body("images", True, InspectBatchJson),
+    summary="Inspect several photos of one vehicle",
+    dependencies=[Depends(require_scope(Scope.INSPECT))],
+)
+async def inspect_batch(
+    request: Request,
+    state: Annotated[Service, Depends(current_service)],
+) -> InspectBatchResult:
+    """Several photos in one model run; all of them answered by the same model version."""
+    rid = request_id(request, uuid.uuid4().hex)
+    limit = state.settings.serving.max_batch_files
+    photos, vehicle = await read_photos(request, field="images", max_files=limit)
+    results = await run_in_threadpool(state.inspector.inspect, photos, request_id=rid, vehicle_id=vehicle)
+    return InspectBatchResult(request_id=rid, results=results, latency_ms=results[0].latency_ms)

@@ -1,0 +1,72 @@
+"""Everything one replica holds while it runs, opened at start-up and closed at shutdown in the right order."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from starlette.requests import Request
+
+from autoinspect.config import Settings
+from autoinspect.serving.inspection import Inspector
+from autoinspect.serving.metrics import ServiceMetrics
+from autoinspect.serving.replica import ModelLoader, Replica
+from autoinspect.store import ApiKeys, BackgroundWriter, ImageStore, PredictionLog, create_schema, make_engine
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Service:
+    settings: Settings
+    engine: Engine
+    api_keys: ApiKeys
+    log: PredictionLog
+    writer: BackgroundWriter
+    replica: Replica
+    inspector: Inspector
+    metrics: ServiceMetrics
+
+    def close(self) -> None:
+        """Stop following the registry, finish shadows, then flush the log: no answered request goes unlogged."""
+        self.replica.stop()
+        self.inspector.close()
+        stats = self.writer.close()
+        self.engine.dispose()
+        logger.info("service stopped; prediction log: %s", stats)
+
+
+def open_service(settings: Settings, *, metrics: ServiceMetrics, loader: ModelLoader | None = None) -> Service:
+    """Connect the store, load the champion if there is one, and start following the registry.
+
+    A registry that is empty or down at start-up does not stop the replica: it starts not ready (``/readyz`` says
+    why) and picks the champion up on a later poll.
+    """
+    engine = make_engine(settings.store_url)
+    create_schema(engine)
+    log = PredictionLog(engine)
+    writer = BackgroundWriter(
+        log, queue_size=settings.store.queue_size, batch_size=settings.store.batch_size, spill_path=settings.spill_path
+    )
+    replica = Replica(settings, loader=loader)
+    try:
+        replica.refresh()
+    except Exception:
+        logger.exception("no champion loaded at start-up; retrying every %.0f s", settings.serving.poll_seconds)
+    replica.start_polling()
+    metrics.watch(lambda: writer.stats, lambda: replica.stats)
+    inspector = Inspector(
+        replica,
+        writer=writer,
+        images=ImageStore(settings.images_dir) if settings.store.keep_images else None,
+        metrics=metrics,
+        settings=settings.serving,
+    )
+    return Service(settings, engine, ApiKeys(engine), log, writer, replica, inspector, metrics)
+
+
+def current_service(request: Request) -> Service:
+    """FastAPI dependency: the service the app's lifespan opened."""
+    found: Service = request.app.state.service
+    return found

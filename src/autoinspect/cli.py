@@ -37,6 +37,10 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(keys_app, name="keys")
+review_app = typer.Typer(help="The review queue: accept or correct flagged answers, export reviews as annotations.")
+app.add_typer(review_app, name="review")
+ct_app = typer.Typer(help="Continuous training: triggers, challenger, canary, promotion on the online evidence.")
+app.add_typer(ct_app, name="ct")
 data_app.add_typer(version_app, name="version")
 
 MapOption = Annotated[
@@ -335,6 +339,22 @@ def predict(
         )
 
 
+@app.command()
+def batch(
+    folder: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
+    out: Annotated[Path, typer.Option(help="Merged predictions, one JSON object per photo (JSON lines).")],
+    shard_size: Annotated[int, typer.Option(help="Photos per shard (an Airflow mapped task each).")] = 500,
+    model: Annotated[str, typer.Option(help="An .onnx file, a registry version or alias.")] = "champion",
+) -> None:
+    """Batch inference in this process, shard after shard (the autoinspect_batch_inference DAG, without Airflow)."""
+    from autoinspect.pipelines.batch_inference import run_batch
+
+    summary = run_batch(_settings(), folder, shard_size=shard_size, out=out, model=model)
+    counts = f"needs review {summary.needs_review}, unreadable {summary.errors}"
+    typer.echo(f"{summary.files} photos: {summary.verdicts}, {counts}")
+    typer.echo(f"written: {summary.output}")
+
+
 @models_app.command("list")
 def models_list() -> None:
     """Registered versions with their aliases and key metrics."""
@@ -431,6 +451,91 @@ def _api_keys() -> ApiKeys:
     return ApiKeys(engine)
 
 
+ReviewerOption = Annotated[str | None, typer.Option(help="Who reviewed (default: the OS user).")]
+
+
+@review_app.command("list")
+def review_list(limit: Annotated[int, typer.Option(min=1, help="Most answers listed.")] = 50) -> None:
+    """Flagged answers nobody has reviewed yet, newest first: one JSON line each."""
+    from autoinspect.pipelines.annotations import pending_reviews
+
+    shown = {"request_id", "created_at", "model_version", "route", "verdict", "max_score", "detections"}
+    for entry in pending_reviews(_settings(), limit):
+        typer.echo(entry.model_dump_json(include=shown | {"image_sha256", "vehicle_id"}))
+
+
+@review_app.command("accept")
+def review_accept(request_id: Annotated[str, typer.Argument()], reviewer: ReviewerOption = None) -> None:
+    """The model's detections were right: store them as the photo's truth."""
+    from autoinspect.pipelines.annotations import submit_review
+
+    review = submit_review(_settings(), request_id, reviewer=reviewer or _os_user(), labels=None)
+    typer.echo(review.model_dump_json())
+
+
+@review_app.command("correct")
+def review_correct(
+    request_id: Annotated[str, typer.Argument()],
+    box: Annotated[
+        list[str] | None,
+        typer.Option("--box", help='A region "CLASS x1 y1 x2 y2", normalised to [0, 1] (repeatable); none: no damage.'),
+    ] = None,
+    reviewer: ReviewerOption = None,
+) -> None:
+    """Store the damage really in the photo (no --box: the photo shows none)."""
+    from autoinspect.pipelines.annotations import submit_review
+
+    labels = [_label_spec(spec) for spec in box or []]
+    review = submit_review(_settings(), request_id, reviewer=reviewer or _os_user(), labels=labels)
+    typer.echo(review.model_dump_json())
+
+
+@review_app.command("export")
+def review_export(
+    since: Annotated[str | None, typer.Option(help="Only reviews made from this ISO time on (naive: UTC).")] = None,
+) -> None:
+    """Write the reviews not exported yet as a new YOLO batch in the annotations inbox."""
+    from datetime import UTC, datetime
+
+    from autoinspect.pipelines.annotations import export_reviews
+
+    try:
+        start = datetime.fromisoformat(since) if since else None
+    except ValueError:
+        raise typer.BadParameter(f"--since {since!r} is not an ISO date or time") from None
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    result = export_reviews(_settings(), since=start)
+    _echo_json(
+        {
+            "batch": result.batch,
+            "exported": len(result.exported),
+            "duplicates": result.duplicates,
+            "skipped": [skip.model_dump() for skip in result.skipped],
+            "already_exported": result.already_exported,
+        }
+    )
+
+
+def _label_spec(spec: str) -> tuple[str, float, float, float, float]:
+    parts = spec.split()
+    try:
+        if len(parts) != 5:
+            raise ValueError
+        return parts[0], float(parts[1]), float(parts[2]), float(parts[3]), float(parts[4])
+    except ValueError:
+        raise typer.BadParameter(f"--box {spec!r}: expected CLASS x1 y1 x2 y2, e.g. 'dent 0.1 0.2 0.3 0.4'") from None
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        raise typer.BadParameter("cannot tell who you are from the OS; pass --reviewer NAME") from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: serving.host (127.0.0.1).")] = None,
@@ -449,6 +554,65 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=30,
     )
+
+
+@app.command()
+def monitor(
+    hours: Annotated[
+        float | None, typer.Option(min=0.001, help="Window length (default: monitoring.window_hours).")
+    ] = None,
+) -> None:
+    """Monitor the last window of traffic: KPIs, drift reports, performance on reviews, alerts."""
+    from autoinspect.pipelines.monitoring import run_monitoring
+
+    report = run_monitoring(_settings(), hours=hours)
+    kpis = report.kpis
+
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    p95 = "n/a" if kpis.latency_p95_ms is None else f"{kpis.latency_p95_ms:.0f} ms"
+    typer.echo(str(report.summary_json))
+    typer.echo(
+        f"{kpis.answered} answers ({kpis.shadow} shadow), automation {share(kpis.automation_rate)}, "
+        f"review {share(kpis.review_rate)}, override {share(kpis.override_rate)}, "
+        f"None {share(kpis.none_rate)}, p95 {p95}; "
+        f"alerts sent: {', '.join(alert.rule for alert in report.alerts_sent) or 'none'}"
+    )
+
+
+@ct_app.command("run")
+def ct_run(
+    trigger: Annotated[
+        str | None, typer.Option(help="Force a training with this reason (default: only when a trigger fires).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML of TrainConfig fields for the challenger.")] = None,
+) -> None:
+    """One pass: settle a running canary, or check the triggers and train + canary a challenger."""
+    from autoinspect.pipelines.continuous_training import run_continuous_training
+
+    train_config = TrainConfig.model_validate(yaml.safe_load(config.read_text(encoding="utf-8"))) if config else None
+    typer.echo(run_continuous_training(_settings(), trigger=trigger, config=train_config).model_dump_json())
+
+
+@ct_app.command("check")
+def ct_check() -> None:
+    """Which triggers would fire now, without training."""
+    from autoinspect.pipelines.continuous_training import check_triggers
+
+    typer.echo(check_triggers(_settings()).model_dump_json())
+
+
+@ct_app.command("history")
+def ct_history(limit: Annotated[int, typer.Option()] = 10) -> None:
+    """Recent pipeline runs with their steps, newest first."""
+    from autoinspect.pipelines.runner import LocalRunner
+
+    for run in LocalRunner(_settings()).history(limit=limit):
+        steps = ", ".join(f"{step.step}:{step.status.value}" for step in run.steps)
+        typer.echo(
+            f"#{run.id} {run.pipeline} {run.status.value} {run.started_at:%Y-%m-%d %H:%M} [{steps}] {run.outcome}"
+        )
 
 
 def main() -> None:

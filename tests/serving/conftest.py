@@ -7,24 +7,18 @@ swaps can be checked on real ONNX Runtime sessions.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from redbox import METADATA, export
+from registered import register_versions
 from served import KeyFactory
 
 from autoinspect.config import ServingSettings, Settings
-from autoinspect.domain import DatasetRef
-from autoinspect.registry.aliases import promote
-from autoinspect.registry.mlflow_registry import register_model
 from autoinspect.serving.app import create_app
 from autoinspect.store import ApiKeys, Scope, create_schema, make_engine
-from autoinspect.training.tracking import MlflowTracker
-
-DATASET = DatasetRef(name="car-damage", digest="cd" * 32)
 
 
 @pytest.fixture(scope="session")
@@ -42,23 +36,7 @@ def registry(tracked_settings: Settings, redbox_onnx: Path, tmp_path: Path) -> S
             )
         }
     )
-    evaluation = tmp_path / "evaluation.json"
-    evaluation.write_text(json.dumps({"map50": 0.5}), encoding="utf-8")
-    with MlflowTracker(settings, DATASET, run_name="train") as tracker:
-        run_id = tracker.run_id
-    for map50 in (0.5, 0.6):
-        register_model(
-            settings,
-            run_id=run_id,
-            onnx_path=redbox_onnx,
-            metadata=METADATA,
-            evaluation_json=evaluation,
-            flat_metrics={"map50": map50},
-            reference_features_csv=None,
-            dataset=DATASET,
-            thresholds=METADATA.score_thresholds,
-        )
-    promote(settings, 1, "first model")
+    register_versions(settings, redbox_onnx, METADATA, metrics=[{"map50": 0.5}, {"map50": 0.6}])
     return settings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,13 +22,21 @@ from autoinspect.registry.mlflow_registry import download_model_files
 logger = logging.getLogger(__name__)
 
 
+def is_model_file(model: str) -> bool:
+    """An ONNX path rather than a registry version or alias."""
+    return model.endswith(".onnx") or Path(model).is_file()
+
+
 def load_detector(settings: Settings, model: str) -> Detector:
     """``model`` is an ``.onnx`` file, a registry version number, or an alias such as ``champion``."""
-    if model.endswith(".onnx") or Path(model).is_file():
+    if is_model_file(model):
         return Detector(Path(model))
     ref: int | str = int(model) if model.isdigit() else model
-    files = download_model_files(settings, ref, settings.home / "models" / model)
-    return Detector(files.onnx, thresholds=files.read_thresholds())
+    # A private folder per load: parallel jobs (batch shards) never read a file another one is rewriting, and the
+    # session holds the model in memory once built, so the download can go.
+    with tempfile.TemporaryDirectory(prefix="autoinspect-model-") as folder:
+        files = download_model_files(settings, ref, Path(folder))
+        return Detector(files.onnx, thresholds=files.read_thresholds())
 
 
 class FilePrediction(BaseModel):

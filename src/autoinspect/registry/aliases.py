@@ -50,6 +50,8 @@ class AliasAction(StrEnum):
     SET = "set"
     PROMOTE = "promote"
     ROLLBACK = "rollback"
+    RETIRE = "retire"
+    """The challenger was taken off trial (rejected on the online evidence): the alias is removed."""
 
 
 class AliasMove(BaseModel):
@@ -59,7 +61,8 @@ class AliasMove(BaseModel):
     alias: str
     from_version: int | None
     """Where the alias pointed before; ``None`` if it did not exist."""
-    to_version: int
+    to_version: int | None
+    """Where the alias points after the move; ``None`` when it was removed."""
     actor: str
     at: datetime
     reason: str
@@ -113,6 +116,17 @@ def rollback(settings: Settings, reason: str, *, actor: str | None = None) -> Al
     return _record(client, name, AliasAction.ROLLBACK, CHAMPION, current, previous, reason, actor)
 
 
+def retire_challenger(settings: Settings, reason: str, *, actor: str | None = None) -> AliasMove | None:
+    """Remove the ``challenger`` alias (its trial failed); ``None`` when there was none."""
+    client = registry_client(settings)
+    name = settings.tracking.model_name
+    current = _alias_version(client, name, CHALLENGER)
+    if current is None:
+        return None
+    client.delete_registered_model_alias(name, CHALLENGER)
+    return _record(client, name, AliasAction.RETIRE, CHALLENGER, current, None, reason, actor)
+
+
 def alias_history(settings: Settings) -> list[AliasMove]:
     """Every recorded move, oldest first; empty when nothing was registered yet."""
     client = registry_client(settings)
@@ -150,7 +164,7 @@ def _record(
     action: AliasAction,
     alias: str,
     before: int | None,
-    after: int,
+    after: int | None,
     reason: str,
     actor: str | None,
 ) -> AliasMove:

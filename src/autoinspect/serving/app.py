@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from autoinspect import __version__
 from autoinspect.config import Settings, get_settings
 from autoinspect.registry.mlflow_registry import RegistryError
-from autoinspect.serving import routes_admin, routes_health, routes_inspect
+from autoinspect.serving import routes_admin, routes_health, routes_inspect, routes_review
 from autoinspect.serving.inspection import NotReadyError, RequestRejectedError
 from autoinspect.serving.metrics import ServiceMetrics
 from autoinspect.serving.replica import ModelLoader
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, *, loader: ModelLoader | None =
         summary='Scratches and dents in vehicle photos, or "None".',
         lifespan=lifespan,
     )
-    routers = [module.router for module in (routes_inspect, routes_admin, routes_health)]
+    routers = [module.router for module in (routes_inspect, routes_review, routes_admin, routes_health)]
     for router in routers:
         app.include_router(router)
     _add_error_handlers(app)

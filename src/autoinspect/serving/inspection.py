@@ -84,6 +84,7 @@ class Inspector:
         self._settings = settings
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self._shadow_slots = threading.BoundedSemaphore(SHADOW_BACKLOG)
+        self._run_slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
 
     def inspect(self, photos: Sequence[Photo], *, request_id: str, vehicle_id: str | None) -> list[InspectResult]:
         """Answer each photo; one photo keeps ``request_id``, a batch numbers them ``<request_id>.<index>``.
@@ -99,7 +100,8 @@ class Inspector:
             raise NotReadyError(NOT_READY)
         ids = [request_id] if len(photos) == 1 else [f"{request_id}.{index}" for index in range(len(photos))]
         assignment = assign(active, vehicle_id or request_id)
-        predictions = assignment.answer.detector.predict_batch([item.rgb for item in decoded])
+        with self._run_slots:
+            predictions = assignment.answer.detector.predict_batch([item.rgb for item in decoded])
         features = [live_features(item.rgb) if self._settings.compute_features else None for item in decoded]
         shas = [self._images.put(item.photo.data) if self._images else None for item in decoded]
         latency_ms = (time.perf_counter() - started) * 1000
@@ -172,7 +174,8 @@ class Inspector:
         def run() -> None:
             try:
                 started = time.perf_counter()
-                predictions = model.detector.predict_batch([item.rgb for item in decoded])
+                with self._run_slots:
+                    predictions = model.detector.predict_batch([item.rgb for item in decoded])
                 latency_ms = (time.perf_counter() - started) * 1000 / len(predictions)
                 for index, prediction in enumerate(predictions):
                     self._log(

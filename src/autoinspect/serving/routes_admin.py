@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from autoinspect.registry.aliases import CHALLENGER, promote, rollback, set_alias
 from autoinspect.registry.deployment import set_deployment
@@ -25,7 +25,7 @@ from autoinspect.serving.schemas import (
     VersionChange,
 )
 from autoinspect.serving.service import Service, current_service
-from autoinspect.store import ApiKey, PredictionEntry, Scope
+from autoinspect.store import ApiKey, Scope
 
 logger = logging.getLogger(__name__)
 
@@ -99,18 +99,6 @@ def rollback_champion(request: RollbackRequest, state: State, key: Admin) -> Dep
 def models(state: State) -> list[RegisteredModel]:
     """Every registered version with its aliases, lineage and evaluation metrics."""
     return list_versions(state.settings)
-
-
-@router.get(
-    "/v1/review/queue",
-    response_model=list[PredictionEntry],
-    responses=ADMIN_ERRORS,
-    tags=["review"],
-    dependencies=[Depends(require_scope(Scope.REVIEW))],
-)
-def review_queue(state: State, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[PredictionEntry]:
-    """The newest predictions flagged ``needs_review``: what an inspector should look at next."""
-    return state.log.needs_review(limit)
 
 
 def _apply(state: Service) -> DeploymentState:

@@ -12,7 +12,15 @@ from autoinspect.config import Settings
 from autoinspect.serving.inspection import Inspector
 from autoinspect.serving.metrics import ServiceMetrics
 from autoinspect.serving.replica import ModelLoader, Replica
-from autoinspect.store import ApiKeys, BackgroundWriter, ImageStore, PredictionLog, create_schema, make_engine
+from autoinspect.store import (
+    ApiKeys,
+    BackgroundWriter,
+    ImageStore,
+    PredictionLog,
+    ReviewLog,
+    create_schema,
+    make_engine,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +35,7 @@ class Service:
     replica: Replica
     inspector: Inspector
     metrics: ServiceMetrics
+    reviews: ReviewLog
 
     def close(self) -> None:
         """Stop following the registry, finish shadows, then flush the log: no answered request goes unlogged."""
@@ -63,7 +72,7 @@ def open_service(settings: Settings, *, metrics: ServiceMetrics, loader: ModelLo
         metrics=metrics,
         settings=settings.serving,
     )
-    return Service(settings, engine, ApiKeys(engine), log, writer, replica, inspector, metrics)
+    return Service(settings, engine, ApiKeys(engine), log, writer, replica, inspector, metrics, ReviewLog(engine))
 
 
 def current_service(request: Request) -> Service:

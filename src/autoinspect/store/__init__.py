@@ -3,21 +3,29 @@
 Imports only the core (config, domain, errors), so serving, monitoring and the UI can all depend on it.
 """
 
+from autoinspect.store.alert_history import AlertHistory, AlertLike, AlertRecord, SentAlert
 from autoinspect.store.api_keys import ApiKey, ApiKeyRecord, ApiKeys, IssuedKey, Scope
 from autoinspect.store.database import create_schema, make_engine
 from autoinspect.store.image_store import ImageStore
+from autoinspect.store.pipeline_runs import PipelineRun, PipelineRuns, PipelineStep, RunStatus
 from autoinspect.store.prediction_log import PredictionLog
 from autoinspect.store.reviews import Review, ReviewConflictError, ReviewDecision, ReviewLog, ReviewRecord
 from autoinspect.store.tables import PredictionEntry, PredictionRecord, Route
 from autoinspect.store.writer import BackgroundWriter, WriterStats
 
 __all__ = [
+    "AlertHistory",
+    "AlertLike",
+    "AlertRecord",
     "ApiKey",
     "ApiKeyRecord",
     "ApiKeys",
     "BackgroundWriter",
     "ImageStore",
     "IssuedKey",
+    "PipelineRun",
+    "PipelineRuns",
+    "PipelineStep",
     "PredictionEntry",
     "PredictionLog",
     "PredictionRecord",
@@ -27,7 +35,9 @@ __all__ = [
     "ReviewLog",
     "ReviewRecord",
     "Route",
+    "RunStatus",
     "Scope",
+    "SentAlert",
     "WriterStats",
     "create_schema",
     "make_engine",

@@ -20,9 +20,10 @@ from sqlalchemy import JSON, Engine, String, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from autoinspect.domain import Annotation
+from autoinspect.domain import Annotation, Box
 from autoinspect.errors import AutoInspectError
-from autoinspect.store.tables import Base, PredictionEntry, PredictionRecord, UTCDateTime
+from autoinspect.store.prediction_log import PredictionLog
+from autoinspect.store.tables import Base, PredictionEntry, PredictionRecord, Route, UTCDateTime
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,46 @@ class ReviewDecision(StrEnum):
     """The reviewer changed them; ``labels`` holds the truth."""
 
 
+LabelSpec = tuple[str, float, float, float, float]
+"""One region as a reviewer gives it: ``(class name, x1, y1, x2, y2)``, corners normalised to the photo."""
+
+
 class ReviewConflictError(AutoInspectError):
-    """The request was already reviewed with a different answer, or the request id is unknown."""
+    """The request was already reviewed with a different answer."""
+
+
+class UnknownRequestError(AutoInspectError):
+    """No served answer is logged under this request id (never answered, not written yet, or only a shadow's)."""
+
+
+class InvalidLabelsError(AutoInspectError):
+    """The corrected labels cannot be a photo's truth: an unknown class, or a box outside the photo or without area."""
+
+
+def checked_labels(specs: Sequence[LabelSpec], classes: Sequence[str]) -> list[Annotation]:
+    """The annotations for ``specs``, or every reason they cannot be stored.
+
+    The API and the CLI both go through here, so a truth that would later fail dataset validation (a class the
+    model does not know, a box off the photo or without area) is refused when the reviewer can still fix it.
+
+    Example:
+        >>> checked_labels([("dent", 0.1, 0.2, 0.3, 0.4)], ["scratch", "dent"])[0].label
+        'dent'
+
+    Raises:
+        InvalidLabelsError: naming each bad region by its position.
+    """
+    problems = []
+    for index, (label, x1, y1, x2, y2) in enumerate(specs):
+        if label not in classes:
+            problems.append(f"labels[{index}]: class {label!r} is not one of {list(classes)}")
+        if not all(0.0 <= value <= 1.0 for value in (x1, y1, x2, y2)):
+            problems.append(f"labels[{index}]: box ({x1}, {y1}, {x2}, {y2}) is not inside [0, 1]")
+        elif not (x1 < x2 and y1 < y2):
+            problems.append(f"labels[{index}]: box ({x1}, {y1}, {x2}, {y2}) has no area (need x1 < x2 and y1 < y2)")
+    if problems:
+        raise InvalidLabelsError("; ".join(problems))
+    return [Annotation(label=label, box=Box(x1=x1, y1=y1, x2=x2, y2=y2)) for label, x1, y1, x2, y2 in specs]
 
 
 class ReviewRecord(Base):
@@ -113,6 +152,19 @@ class ReviewLog:
             raise ReviewConflictError(f"request {request_id} was already reviewed with a different answer") from None
         logger.info("review of %s by %s: %s (%d boxes)", request_id, reviewer, decision.value, len(truth))
         return review
+
+    def target(self, request_id: str) -> PredictionEntry:
+        """The served answer a review of ``request_id`` is about.
+
+        A shadow's answer was never returned to anyone, so it has nothing to review.
+
+        Raises:
+            UnknownRequestError: no answer is logged under that id, or only a shadow's.
+        """
+        prediction = PredictionLog(self._engine).get(request_id)
+        if prediction is None or prediction.route is Route.SHADOW:
+            raise UnknownRequestError(f"no served answer is logged under request id {request_id!r}")
+        return prediction
 
     def get(self, request_id: str) -> Review | None:
         with Session(self._engine) as session:

@@ -138,7 +138,8 @@ class LiteBackend:
                 torch.save(model.state_dict(), weights)
             else:
                 stale += 1
-            logger.info("epoch %d/%d: %s; kept epoch %d", epoch, config.epochs, row, best_epoch)
+            headline = {key: round(value, 4) for key, value in row.items() if "/" not in key or key.startswith("loss/")}
+            logger.info("epoch %d/%d: %s; kept epoch %d", epoch, config.epochs, headline, best_epoch)
             if stale >= config.patience:
                 logger.info("no better %s for %d epochs: stopping", config.select_metric, stale)
                 break

@@ -1,0 +1,1 @@
+"""The DAG files Airflow parses: one DAG per file, named ``autoinspect_<file name>``."""

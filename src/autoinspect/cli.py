@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,9 +81,18 @@ def up(
     name: Annotated[str | None, typer.Option(help="Dataset name (default: the folder name).")] = None,
     class_map: MapOption = None,
     map_file: MapFileOption = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs of the first model, when none is registered.")] = 5,
+    imgsz: Annotated[int, typer.Option(min=32, help="Input size of the first model.")] = 320,
+    serve: Annotated[
+        bool, typer.Option(help="Start API + UI + scheduler (--no-serve: prepare and train only).")
+    ] = True,
+    api_port: Annotated[int | None, typer.Option(help="Default: serving.port (8000).")] = None,
+    ui_port: Annotated[int | None, typer.Option(help="Default: ui.port (8501).")] = None,
 ) -> None:
-    """The main job on embedded defaults: prepare the data (the synthetic sample when none is given)."""
-    result = prepare_dataset(_settings(), data, name=name, class_map=_class_map(class_map, map_file), images_dir=images)
+    """The whole loop on embedded defaults: data (the synthetic sample when none is given), a first model when the
+    registry is empty, then the API, the UI and the local scheduler until Ctrl-C."""
+    settings = _settings()
+    result = prepare_dataset(settings, data, name=name, class_map=_class_map(class_map, map_file), images_dir=images)
     version = result.version
     typer.echo(f"dataset version {version.ref.short}: {version.split_counts()} boxes {version.box_counts()}")
     typer.echo(f"validation: {'PASS' if result.validation.passed else 'FAIL'} {result.validation.report_html}")
@@ -89,6 +100,25 @@ def up(
         typer.echo(f"quarantined: {result.validation.quarantine}")
     if result.profile:
         typer.echo(f"profile: {result.profile.html}  contact sheet: {result.profile.contact_sheet}")
+    from autoinspect.pipelines.stack import Stack, ensure_champion
+
+    config = TrainConfig(epochs=epochs, imgsz=imgsz)
+    champion = ensure_champion(settings, f"{version.name}@{version.digest}", config)
+    typer.echo(f"champion: version {champion}")
+    if not serve:
+        return
+    stack = Stack(settings, api_port=api_port, ui_port=ui_port)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a service manager stopping it
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        stack.start()
+        typer.echo(f"API: {stack.api_url}/docs   UI: {stack.ui_url}   (Ctrl-C stops everything)")
+        while not stopping.wait(0.5):
+            pass
+        typer.echo("stopping...")
+    finally:
+        stack.stop()
 
 
 @data_app.command("import")
@@ -554,6 +584,22 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=30,
     )
+
+
+@app.command()
+def ui(
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Default: ui.port (8501).")] = None,
+) -> None:
+    """Run the operator UI (Streamlit) on loopback; it calls the API at ui.api_url with ui.api_key."""
+    import subprocess
+    import sys
+
+    from autoinspect.ui import APP_PATH
+
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.address", "127.0.0.1"]
+    command += ["--server.port", str(port or _settings().ui.port), "--server.headless", "true"]
+    command += ["--browser.gatherUsageStats", "false"]
+    raise SystemExit(subprocess.call(command))  # the environment (AUTOINSPECT_*) is inherited as it is
 
 
 @app.command()

@@ -133,6 +133,8 @@ class MonitoringSettings(BaseModel):
     drift_method_pvalue: float = Field(0.05, gt=0.0, lt=1.0)
     """Significance level of the per-feature drift tests."""
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    every_minutes: float = Field(60.0, gt=0.0)
+    """How often ``autoinspect up``'s local scheduler runs monitoring (Airflow uses its own schedule)."""
 
 
 class TriggerSettings(BaseModel):
@@ -158,6 +160,19 @@ class TriggerSettings(BaseModel):
     """The challenger is rolled back when reviewers correct it this much more often than the champion."""
     train_config: Path | None = None
     """YAML of training options (as ``autoinspect train --config``); ``None`` uses the defaults."""
+    every_minutes: float = Field(60.0, gt=0.0)
+    """How often ``autoinspect up``'s local scheduler runs a continuous-training pass."""
+
+
+class UiSettings(BaseModel):
+    """The operator UI (Streamlit): which API it talks to, with which key, and where it listens."""
+
+    api_url: str = "http://127.0.0.1:8000"
+    """Base URL of the prediction API the UI calls."""
+    api_key: str | None = None
+    """Key sent as ``X-API-Key``; its scopes decide what the UI can do (inspect, review, admin)."""
+    port: int = Field(8501, ge=1, le=65535)
+    """Where ``autoinspect ui`` serves the app (loopback)."""
 
 
 class Settings(BaseSettings):
@@ -182,6 +197,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     continuous_training: TriggerSettings = Field(default_factory=TriggerSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @field_validator("classes")
     @classmethod

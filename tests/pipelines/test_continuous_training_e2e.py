@@ -19,6 +19,7 @@ from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
+from mlflow import MlflowClient
 
 from autoinspect.config import AlertSettings, MonitoringSettings, ServingSettings, Settings, TriggerSettings
 from autoinspect.data.synthetic import SyntheticStyle, generate_dataset
@@ -116,6 +117,9 @@ def test_the_loop_retrains_canaries_promotes_and_rolls_back(
         # 3. A challenger trained on the merged data goes on a 50 % canary.
         started = run_continuous_training(settings, config=TINY)
         assert started.outcome == "canary_started" and started.version == 2, started
+        challenger_run = MlflowClient().get_run(get_by_alias(settings, CHALLENGER).run_id)  # type: ignore[union-attr, arg-type]
+        newdata = {key for key in challenger_run.data.metrics if key.startswith("newdata/")}
+        assert {"newdata/map50", "newdata/champion/map50"} <= newdata  # scored on the reviewed photos too
         assert get_deployment(settings).mode is DeploymentMode.CANARY
         _wait_for(client, inspector, CHALLENGER, 2)
 

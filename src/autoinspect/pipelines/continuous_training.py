@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,16 +32,24 @@ from pathlib import Path
 
 import mlflow
 import yaml
+from mlflow import MlflowClient
+from mlflow.entities import Metric
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from autoinspect.config import Settings
 from autoinspect.data.layout import DatasetLayout
+from autoinspect.data.versions import DatasetStore
 from autoinspect.errors import ConfigError
+from autoinspect.evaluation import MetricName, metric_key
+from autoinspect.inference import Detector
 from autoinspect.mlflow_setup import configure_mlflow
 from autoinspect.monitoring.alerts import PERFORMANCE_RULE_PREFIX, Rule
 from autoinspect.pipelines.annotations import export_reviews
 from autoinspect.pipelines.dataset import version_dataset
+from autoinspect.pipelines.labelled_photos import load_items
+from autoinspect.pipelines.model_evaluation import evaluate_detector
+from autoinspect.pipelines.prediction import load_detector
 from autoinspect.pipelines.registration import register_run
 from autoinspect.pipelines.runner import LocalRunner
 from autoinspect.pipelines.training import train_model
@@ -136,12 +145,73 @@ def merge_annotations(settings: Settings) -> str | None:
 
 
 def train_challenger(settings: Settings, dataset: str, config: TrainConfig | None = None) -> str:
-    """Train on ``dataset``, warm-started from the champion's weights when it used the same backend; the run id."""
+    """Train on ``dataset``, warm-started from the champion's weights when it used the same backend; the run id.
+
+    Besides the fixed test split (scored by the training itself), the challenger and the champion are scored on
+    the photos this version added, and both sets of figures are logged to the run (``newdata/...``)."""
     config = config or load_train_config(settings)
     with tempfile.TemporaryDirectory(prefix="autoinspect-warm-") as tmp:
         weights = _champion_weights(settings, config, Path(tmp))
         outcome = train_model(settings, dataset, config, run_name="continuous-training", init_weights=weights)
+    challenger = Detector(outcome.onnx_path, thresholds=outcome.evaluation.thresholds)
+    new_data = evaluate_on_new_data(settings, dataset, challenger)
+    if new_data is not None:
+        configure_mlflow(settings)
+        metrics = {f"newdata/{key}": value for key, value in new_data.challenger.items()}
+        metrics |= {f"newdata/champion/{key}": value for key, value in (new_data.champion or {}).items()}
+        MlflowClient().log_batch(
+            outcome.run_id, metrics=[Metric(k, v, int(time.time() * 1000), 0) for k, v in metrics.items()]
+        )
+        logger.info(
+            "on %d new photos: challenger %s, champion %s", new_data.photos, new_data.challenger, new_data.champion
+        )
     return outcome.run_id
+
+
+class NewDataEvaluation(BaseModel):
+    """Challenger and champion on the photos a dataset version added over the champion's (reviewed traffic)."""
+
+    photos: int
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+    """``None`` when there is no champion to compare with."""
+
+
+NEW_DATA_METRICS = (
+    metric_key(MetricName.MAP50),
+    metric_key(MetricName.DAMAGED_CAUGHT),
+    metric_key(MetricName.CLEAN_NONE_RATE),
+    metric_key(MetricName.VERDICT_EXACT_ACCURACY),
+)
+
+
+def evaluate_on_new_data(settings: Settings, dataset: str, challenger: Detector) -> NewDataEvaluation | None:
+    """Score ``challenger`` (and the champion) on the photos of ``dataset`` that the champion's version lacks."""
+    champion = get_by_alias(settings, CHAMPION)
+    store = DatasetStore(settings.datasets_dir)
+    version = store.resolve(dataset)
+    known = (
+        {item.image_sha256 for item in store.resolve(champion.dataset.digest).items}
+        if champion and champion.dataset
+        else set()
+    )
+    added = {(item.split, item.name) for item in version.items if item.image_sha256 not in known}
+    if not added or not known:
+        return None
+    layout = store.materialise(version, settings.checkouts_dir)
+    photos = load_items(
+        layout, [item for item in layout.items() if (item.split, item.image.name) in added], desc="load new"
+    )
+
+    def figures(detector: Detector) -> dict[str, float]:
+        flat = evaluate_detector(detector, photos, detector.thresholds).flat_metrics()
+        return {key: flat[key] for key in NEW_DATA_METRICS if key in flat}
+
+    return NewDataEvaluation(
+        photos=len(photos),
+        challenger=figures(challenger),
+        champion=figures(load_detector(settings, CHAMPION)) if champion else None,
+    )
 
 
 def register_challenger(settings: Settings, run_id: str) -> int | None:

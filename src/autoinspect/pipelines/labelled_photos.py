@@ -57,6 +57,10 @@ def _photo(item: LayoutItem, names: Sequence[str]) -> LabelledPhoto:
 
 def load_split(layout: DatasetLayout, split: Split) -> list[LabelledPhoto]:
     """Every photo of one split, decoded once (a few hundred photos fit in memory easily)."""
+    return load_items(layout, [item for item in layout.items() if item.split is split], desc=f"load {split.value}")
+
+
+def load_items(layout: DatasetLayout, items: Sequence[LayoutItem], *, desc: str = "load") -> list[LabelledPhoto]:
+    """These photos of ``layout``, decoded with their truth and slice attributes."""
     names = layout.names
-    items = [item for item in layout.items() if item.split is split]
-    return [_photo(item, names) for item in tqdm(items, desc=f"load {split.value}", unit="img", disable=None)]
+    return [_photo(item, names) for item in tqdm(items, desc=desc, unit="img", disable=None)]

@@ -68,15 +68,15 @@ def autoinspect_continuous_training() -> None:
         return train_challenger(get_settings(), dataset)
 
     @task.short_circuit
-    def register_challenger(run_id: str, reasons: list[str]) -> int | None:
+    def register_challenger(mlflow_run: str, reasons: list[str]) -> int | None:
         """Register behind the gates; the challenger's version, or ``None`` (rejected) which skips the rest.
         Either way the pass is recorded, so the triggers count new reviews and alerts from now on."""
         from autoinspect.config import get_settings
         from autoinspect.pipelines.continuous_training import record_training, register_challenger
 
         settings = get_settings()
-        version = register_challenger(settings, run_id)
-        outcome = f"v{version} registered as challenger" if version else f"run {run_id} rejected by the gates"
+        version = register_challenger(settings, mlflow_run)
+        outcome = f"v{version} registered as challenger" if version else f"run {mlflow_run} rejected by the gates"
         record_training(settings, "; ".join(reasons), outcome)
         return version
 

@@ -62,12 +62,12 @@ def autoinspect_training() -> None:
         return outcome.run_id
 
     @task
-    def register_run(run_id: str) -> dict[str, Any]:
+    def register_run(mlflow_run: str) -> dict[str, Any]:
         """Register the run's model behind the gates; its version and the alias the gates gave it."""
         from autoinspect.config import get_settings
         from autoinspect.pipelines.registration import register_run
 
-        registration = register_run(get_settings(), run_id)
+        registration = register_run(get_settings(), mlflow_run)
         return {
             "version": registration.model.version,
             "alias": registration.alias,

@@ -1,0 +1,179 @@
+"""``autoinspect up``: the whole loop on one machine, in one command.
+
+A first model is trained when the registry has no champion; then the API (in this process), the UI (Streamlit
+needs its own process) and a local scheduler (monitoring and continuous-training passes on a timer, the jobs
+Airflow runs in production) start together. :meth:`Stack.stop` (Ctrl-C) stops them in reverse order: the
+scheduler finishes its current job, the UI process is terminated, the API drains and flushes its prediction log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import uvicorn
+
+from autoinspect.config import Settings
+from autoinspect.errors import AutoInspectError
+from autoinspect.pipelines.continuous_training import run_continuous_training
+from autoinspect.pipelines.monitoring import run_monitoring
+from autoinspect.pipelines.registration import register_run
+from autoinspect.pipelines.training import train_model
+from autoinspect.registry.aliases import CHAMPION
+from autoinspect.registry.mlflow_registry import get_by_alias
+from autoinspect.serving.app import create_app
+from autoinspect.store import ApiKeys, Scope, create_schema, make_engine
+from autoinspect.training.base import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+UI_KEY_FILE = "ui.key"
+"""The UI's admin token, kept under ``<home>/serving`` (mode 0600) so restarts reuse one key."""
+READY_TIMEOUT_S = 120.0
+
+
+def ensure_champion(settings: Settings, dataset: str, config: TrainConfig) -> int:
+    """The champion's version; trains and registers a first model on ``dataset`` when there is none."""
+    champion = get_by_alias(settings, CHAMPION)
+    if champion is not None:
+        return champion.version
+    logger.info(
+        "no champion yet: training a first model on %s (%d epochs at %d px)", dataset, config.epochs, config.imgsz
+    )
+    outcome = train_model(settings, dataset, config, run_name="first model (autoinspect up)")
+    registration = register_run(settings, outcome.run_id)
+    if registration.alias != CHAMPION:
+        failures = "; ".join(check.message for check in registration.decision.failures)
+        raise AutoInspectError(f"the first model did not pass the gates: {failures}")
+    return registration.model.version
+
+
+def ui_token(settings: Settings) -> str:
+    """The UI's admin key: the stored one while it still verifies, else a new one (the old file is replaced)."""
+    engine = make_engine(settings.store_url)
+    create_schema(engine)
+    keys = ApiKeys(engine)
+    path = settings.serving_dir / UI_KEY_FILE
+    try:
+        if path.is_file() and keys.verify(token := path.read_text(encoding="utf-8").strip()) is not None:
+            return token
+        token = keys.create("ui (autoinspect up)", [Scope.ADMIN]).token
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(token, encoding="utf-8")
+        return token
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class LocalScheduler:
+    """Runs each job every ``period`` seconds on one daemon thread; a failing job is logged and retried next time."""
+
+    jobs: list[tuple[str, float, Callable[[], object]]]
+    """``(name, period in seconds, job)``."""
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="local-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        due = {name: time.monotonic() + period for name, period, _ in self.jobs}
+        while not self._stop.wait(1.0):
+            for name, period, job in self.jobs:
+                if time.monotonic() < due[name]:
+                    continue
+                due[name] = time.monotonic() + period
+                try:
+                    logger.info("scheduler: %s -> %s", name, job())
+                except Exception:
+                    logger.exception("scheduler: %s failed; retrying in %.0f s", name, period)
+
+
+class Stack:
+    """The API, the UI and the scheduler of one machine."""
+
+    def __init__(self, settings: Settings, *, api_port: int | None = None, ui_port: int | None = None) -> None:
+        self.settings = settings
+        self.api_url = f"http://127.0.0.1:{api_port or settings.serving.port}"
+        self.ui_url = f"http://127.0.0.1:{ui_port or settings.ui.port}"
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=api_port or settings.serving.port,
+            log_config=None,
+            timeout_graceful_shutdown=30,
+        )
+        self._api = uvicorn.Server(config)
+        self._api_thread = threading.Thread(target=self._api.run, name="api", daemon=True)
+        self._ui: subprocess.Popen[bytes] | None = None
+        self._ui_port = ui_port or settings.ui.port
+        self._scheduler = LocalScheduler(
+            [
+                ("monitoring", settings.monitoring.every_minutes * 60, lambda: run_monitoring(settings).summary_json),
+                (
+                    "continuous training",
+                    settings.continuous_training.every_minutes * 60,
+                    lambda: run_continuous_training(settings).outcome,
+                ),
+            ]
+        )
+
+    def start(self) -> None:
+        self._api_thread.start()
+        _wait_for(f"{self.api_url}/healthz", "the API", lambda: self._api_thread.is_alive())
+        from autoinspect.ui import APP_PATH
+
+        env = {
+            **os.environ,
+            "AUTOINSPECT_HOME": str(self.settings.home.resolve()),
+            "AUTOINSPECT_UI__API_URL": self.api_url,
+            "AUTOINSPECT_UI__API_KEY": ui_token(self.settings),
+        }
+        command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.address", "127.0.0.1"]
+        command += ["--server.port", str(self._ui_port), "--server.headless", "true"]
+        command += ["--browser.gatherUsageStats", "false"]
+        self._ui = subprocess.Popen(command, env=env, start_new_session=True)
+        _wait_for(f"{self.ui_url}/_stcore/health", "the UI", lambda: self._ui is not None and self._ui.poll() is None)
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._scheduler.stop()
+        if self._ui is not None and self._ui.poll() is None:
+            os.killpg(self._ui.pid, signal.SIGTERM)  # its own session: any child it started goes too
+            try:
+                self._ui.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._ui.pid, signal.SIGKILL)
+        self._api.should_exit = True
+        self._api_thread.join(60)
+        logger.info("stopped API, UI and scheduler")
+
+
+def _wait_for(url: str, what: str, alive: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not alive():
+            raise AutoInspectError(f"{what} exited while starting; see the log above")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AutoInspectError(f"{what} did not answer at {url} within {READY_TIMEOUT_S:.0f} s")

@@ -1,0 +1,11 @@
+"""The operator UI (Streamlit): inspect photos, work the review queue, watch monitoring, manage models and data.
+
+It talks to the API over HTTP (:mod:`autoinspect.ui.client`) like any intake app, and reads what the pipelines
+leave in the home folder (monitoring summaries, dataset versions, reports, stored photos). Run it with
+``autoinspect ui``; ``app.py`` is the Streamlit script.
+"""
+
+from pathlib import Path
+
+APP_PATH = Path(__file__).with_name("app.py")
+"""The Streamlit script, as ``streamlit run`` needs it: a file path, not a module."""

@@ -1,0 +1,175 @@
+"""A small typed HTTP client of the AutoInspect API, for the operator UI.
+
+The UI never imports the service's internals: it sees the API exactly as an intake app does, so what works in the
+UI works over the wire. Every non-2xx answer, and an API that cannot be reached, becomes one :class:`ApiError`
+carrying the status and the API's own sentence, which the pages show as they are (a 403 names the missing scope).
+
+Example:
+    >>> client = ApiClient("http://127.0.0.1:8000", api_key="ak_...")  # doctest: +SKIP
+    >>> client.inspect(b"...jpeg bytes...", filename="car.jpg").verdict  # doctest: +SKIP
+    ['dent']
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from autoinspect.domain import Box, Detection
+from autoinspect.store import PredictionEntry
+
+logger = logging.getLogger(__name__)
+
+DeploymentModeName = Literal["single", "shadow", "canary", "bluegreen"]
+MODES: tuple[DeploymentModeName, ...] = ("single", "shadow", "canary", "bluegreen")
+UNREACHABLE = 0
+"""The ``status`` of an :class:`ApiError` raised when no HTTP answer came back (refused, timed out)."""
+
+
+class ApiError(Exception):
+    """The API refused a call (``status`` is its HTTP status) or could not be reached (``status`` 0)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}" if status else detail)
+        self.status = status
+        self.detail = detail
+
+
+class InspectAnswer(BaseModel):
+    """The answer for one photo (``POST /v1/inspect``)."""
+
+    verdict: Literal["None"] | list[str]
+    detections: list[Detection]
+    needs_review: bool
+    model_version: str
+    route: str
+    request_id: str
+    latency_ms: float
+    width: int
+    height: int
+
+
+class DeploymentInfo(BaseModel):
+    """The plan the answering replica serves now (``GET /v1/deployment``)."""
+
+    mode: DeploymentModeName
+    canary_percent: float
+    champion: int
+    challenger: int | None
+    last_refresh_error: str | None
+
+
+class DatasetInfo(BaseModel):
+    name: str
+    digest: str
+
+
+class ModelInfo(BaseModel):
+    """One registered version (``GET /v1/models``)."""
+
+    name: str
+    version: int
+    run_id: str | None
+    metrics: dict[str, float]
+    dataset: DatasetInfo | None
+    backend: str | None
+    aliases: list[str]
+
+
+LabelBox = tuple[str, Box]
+"""A corrected region: its class and its normalised box."""
+
+_ANSWERS = TypeAdapter(list[InspectAnswer])
+_ENTRIES = TypeAdapter(list[PredictionEntry])
+_MODELS = TypeAdapter(list[ModelInfo])
+
+
+class ApiClient:
+    """Calls the API with one key; one connection pool per client (close it, or use it as a context manager)."""
+
+    def __init__(self, base_url: str, api_key: str | None, *, timeout: float = 30.0) -> None:
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def inspect(self, photo: bytes, *, filename: str = "photo.jpg", vehicle_id: str | None = None) -> InspectAnswer:
+        data = {"vehicle_id": vehicle_id} if vehicle_id else None
+        body = self._call("POST", "/v1/inspect", files={"image": (filename, photo)}, data=data)
+        return InspectAnswer.model_validate(body)
+
+    def inspect_batch(
+        self, photos: Sequence[tuple[str, bytes]], *, vehicle_id: str | None = None
+    ) -> list[InspectAnswer]:
+        """Several photos in one call (one model version answers all); ``photos`` are ``(filename, bytes)``."""
+        files = [("images", (name, content)) for name, content in photos]
+        data = {"vehicle_id": vehicle_id} if vehicle_id else None
+        body = self._call("POST", "/v1/inspect/batch", files=files, data=data)
+        return _ANSWERS.validate_python(body["results"])
+
+    def review_queue(self, limit: int = 50) -> list[PredictionEntry]:
+        return _ENTRIES.validate_python(self._call("GET", "/v1/review/queue", params={"limit": limit}))
+
+    def submit_review(self, request_id: str, labels: Sequence[LabelBox] | None) -> dict[str, Any]:
+        """Accept the model's detections (``labels=None``) or store the true regions (``[]``: no damage)."""
+        if labels is None:
+            payload: dict[str, Any] = {"decision": "accept"}
+        else:
+            regions = [{"label": label, "box": box.model_dump()} for label, box in labels]
+            payload = {"decision": "correct", "labels": regions}
+        body: dict[str, Any] = self._call("POST", f"/v1/review/{request_id}", json=payload)
+        return body
+
+    def deployment(self) -> DeploymentInfo:
+        return DeploymentInfo.model_validate(self._call("GET", "/v1/deployment"))
+
+    def set_deployment(self, mode: DeploymentModeName, canary_percent: float = 0.0, reason: str = "") -> DeploymentInfo:
+        payload = {"mode": mode, "canary_percent": canary_percent, "reason": reason}
+        return DeploymentInfo.model_validate(self._call("PUT", "/v1/admin/deployment", json=payload))
+
+    def promote(self, version: int, reason: str = "") -> DeploymentInfo:
+        body = self._call("POST", "/v1/admin/promote", json={"version": version, "reason": reason})
+        return DeploymentInfo.model_validate(body)
+
+    def rollback(self, reason: str = "rollback from the UI") -> DeploymentInfo:
+        return DeploymentInfo.model_validate(self._call("POST", "/v1/admin/rollback", json={"reason": reason}))
+
+    def set_challenger(self, version: int, reason: str = "") -> DeploymentInfo:
+        body = self._call("POST", "/v1/admin/challenger", json={"version": version, "reason": reason})
+        return DeploymentInfo.model_validate(body)
+
+    def models(self) -> list[ModelInfo]:
+        return _MODELS.validate_python(self._call("GET", "/v1/models"))
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            logger.warning("%s %s failed: %s", method, path, error)
+            raise ApiError(UNREACHABLE, f"the API at {self.base_url} cannot be reached ({error})") from None
+        if response.is_success:
+            return response.json()
+        raise ApiError(response.status_code, _detail(response))
+
+
+def _detail(response: httpx.Response) -> str:
+    """The API's ``detail`` sentence; FastAPI's validation errors (a list) are joined into one line."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return response.text[:500] or response.reason_phrase
+    if isinstance(detail, list):
+        return "; ".join(str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail)
+    return str(detail) if detail is not None else response.reason_phrase

@@ -1,0 +1,42 @@
+"""What every page shares: the API client built from the settings, and API errors turned into advice.
+
+A page never shows a traceback for the API being down or a key lacking a scope: those are states of the
+installation the operator can fix, so the message says how.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from autoinspect.config import Settings
+from autoinspect.ui.client import UNREACHABLE, ApiClient, ApiError
+
+
+def api_client(settings: Settings) -> ApiClient:
+    """A client on ``ui.api_url`` with ``ui.api_key`` (one per script run; pages close it with ``with``)."""
+    return ApiClient(settings.ui.api_url, settings.ui.api_key)
+
+
+def show_api_error(error: ApiError, settings: Settings) -> None:
+    """The API's own sentence, with what to do about the usual causes."""
+    if error.status == UNREACHABLE:
+        st.error(
+            f"The API at {settings.ui.api_url} cannot be reached. Start it with `autoinspect serve`, "
+            "or point the UI at it with AUTOINSPECT_UI__API_URL."
+        )
+    elif error.status == 401:
+        st.error(
+            f"The API refused the key: {error.detail}. Create one with `autoinspect keys create` and set "
+            "AUTOINSPECT_UI__API_KEY."
+        )
+    elif error.status == 403:
+        st.warning(f"This key may not do that: {error.detail}")
+    elif error.status == 503:
+        st.warning(f"The API has no model loaded yet: {error.detail}")
+    else:
+        st.error(f"The API answered {error.status}: {error.detail}")
+
+
+def share(value: float | None) -> str:
+    """A rate as a percentage, ``n/a`` when it was not measured."""
+    return "n/a" if value is None else f"{value:.1%}"

@@ -1,0 +1,46 @@
+"""Boxes drawn on a photo with their label and confidence, as the inspector sees them.
+
+Detections arrive normalised to the photo's size, so they are scaled to the pixels of the image being drawn; the
+confidence filter is applied here, client-side, so moving the slider never calls the API again.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from PIL import Image, ImageDraw, ImageFont
+
+from autoinspect.domain import Annotation, Detection
+
+COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4")
+"""One colour per class, in the order classes are first seen."""
+
+
+def visible(detections: Sequence[Detection], min_confidence: float) -> list[Detection]:
+    """The detections at or above ``min_confidence``, best first."""
+    kept = [d for d in detections if d.confidence >= min_confidence]
+    return sorted(kept, key=lambda d: d.confidence, reverse=True)
+
+
+def draw_regions(photo: bytes, regions: Sequence[Annotation], classes: Sequence[str] = ()) -> Image.Image:
+    """``photo`` (encoded bytes) as RGB with every region outlined and captioned ``label`` or ``label 0.87``."""
+    image = Image.open(io.BytesIO(photo)).convert("RGB")
+    canvas = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(12, image.height // 30))
+    width = max(2, min(image.size) // 150)
+    palette = list(classes)
+    for region in regions:
+        if region.label not in palette:
+            palette.append(region.label)
+        colour = COLOURS[palette.index(region.label) % len(COLOURS)]
+        box = region.box
+        corners = (box.x1 * image.width, box.y1 * image.height, box.x2 * image.width, box.y2 * image.height)
+        canvas.rectangle(corners, outline=colour, width=width)
+        caption = f"{region.label} {region.confidence:.2f}" if isinstance(region, Detection) else region.label
+        left, top, right, bottom = canvas.textbbox((corners[0], corners[1]), caption, font=font)
+        lift = bottom - top + 2 * width
+        anchor_y = corners[1] - lift if corners[1] >= lift else corners[1]
+        canvas.rectangle((left, anchor_y, right + 2 * width, anchor_y + lift), fill=colour)
+        canvas.text((corners[0] + width, anchor_y + width), caption, fill="white", font=font)
+    return image

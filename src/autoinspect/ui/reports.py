@@ -1,0 +1,151 @@
+"""What the pipelines left in the home folder, read for the UI: monitoring runs, dataset versions, reports.
+
+Summaries are parsed into small models of just the fields the pages show, ignoring the rest, so a monitoring run
+written by a newer release still renders; an unreadable file is logged and skipped, never fatal to a page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from autoinspect.config import Settings
+from autoinspect.data.versions import DatasetStore
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "summary.json"
+DRIFT_REPORTS = ("input_drift.html", "output_drift.html")
+VALIDATION_JSON = "report.json"
+VALIDATION_HTML = "report.html"
+PROFILE_HTML = "profile.html"
+KPI_RATES = ("automation_rate", "review_rate", "override_rate", "none_rate")
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class KpiFigures(_Lenient):
+    answered: int = 0
+    automation_rate: float | None = None
+    review_rate: float | None = None
+    override_rate: float | None = None
+    none_rate: float | None = None
+    latency_p95_ms: float | None = None
+
+
+class SentAlert(_Lenient):
+    rule: str
+    severity: str
+    message: str
+    value: float
+    threshold: float
+
+
+class SignalFigures(_Lenient):
+    drift_share: float | None = None
+
+
+class MonitoringRun(_Lenient):
+    """One ``summary.json``, with the folder it was read from."""
+
+    folder: Path
+    window_end: datetime
+    model_version: str | None = None
+    kpis: KpiFigures
+    signals: SignalFigures = SignalFigures()
+    alerts_sent: list[SentAlert] = []
+
+
+def monitoring_runs(settings: Settings, last: int) -> list[MonitoringRun]:
+    """The ``last`` monitoring runs, oldest first (run folders are UTC stamps, so names sort by time)."""
+    root = settings.monitoring_dir
+    if not root.is_dir():
+        return []
+    folders = sorted(path for path in root.iterdir() if (path / SUMMARY_FILE).is_file())[-last:]
+    runs: list[MonitoringRun] = []
+    for folder in folders:
+        payload = _read_json(folder / SUMMARY_FILE)
+        if payload is None:
+            continue
+        try:
+            runs.append(MonitoringRun.model_validate({**payload, "folder": folder}))
+        except ValidationError as error:
+            logger.warning("skipping monitoring summary %s: %s", folder, error)
+    return runs
+
+
+def kpi_rows(runs: list[MonitoringRun]) -> list[dict[str, Any]]:
+    """One row per run: window end, the KPI rates, p95 latency and the input drift share."""
+    return [
+        {
+            "window_end": run.window_end,
+            **{name: getattr(run.kpis, name) for name in KPI_RATES},
+            "latency_p95_ms": run.kpis.latency_p95_ms,
+            "drift_share": run.signals.drift_share,
+            "answered": run.kpis.answered,
+        }
+        for run in runs
+    ]
+
+
+def alert_rows(runs: list[MonitoringRun]) -> list[dict[str, Any]]:
+    """Every alert sent, newest run first."""
+    return [{"window_end": run.window_end, **alert.model_dump()} for run in reversed(runs) for alert in run.alerts_sent]
+
+
+def dataset_rows(settings: Settings) -> list[dict[str, Any]]:
+    """Every dataset version, newest first per name: images and boxes per split, and its profile if one exists."""
+    store = DatasetStore(settings.datasets_dir)
+    rows: list[dict[str, Any]] = []
+    for name in store.names():
+        for manifest in reversed(store.history(name)):
+            splits = manifest.split_counts()
+            boxes = manifest.box_counts()
+            rows.append(
+                {
+                    "version": manifest.ref.short,
+                    "created_at": manifest.created_at,
+                    "images": len(manifest.items),
+                    **{f"images/{split}": count for split, count in sorted(splits.items())},
+                    **{f"boxes/{split}": sum(counts.values()) for split, counts in sorted(boxes.items())},
+                    "excluded": len(manifest.excluded),
+                    "message": manifest.message,
+                    "profile": str(profile) if (profile := profile_html(settings, manifest.digest)) else None,
+                }
+            )
+    return rows
+
+
+def profile_html(settings: Settings, digest: str) -> Path | None:
+    path = settings.reports_dir / "profile" / digest[:12] / PROFILE_HTML
+    return path if path.is_file() else None
+
+
+def latest_validation(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
+    """The newest validation report's folder and its JSON, or ``None`` when validation never ran."""
+    root = settings.reports_dir / "validation"
+    if not root.is_dir():
+        return None
+    for folder in sorted(root.iterdir(), reverse=True):
+        payload = _read_json(folder / VALIDATION_JSON)
+        if payload is not None:
+            return folder, payload
+    return None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        logger.warning("unreadable %s: %s", path, error)
+        return None
+    return payload if isinstance(payload, dict) else None

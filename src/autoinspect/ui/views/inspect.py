@@ -1,0 +1,90 @@
+"""Inspect: upload photos, get the verdict with boxes drawn; the confidence slider filters without a new call.
+
+Answers are kept in the session by photo content, so redrawing (slider, other widgets) never sends a photo twice
+and never logs a second prediction for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import streamlit as st
+
+from autoinspect.config import Settings
+from autoinspect.ui.client import ApiClient, ApiError, InspectAnswer
+from autoinspect.ui.common import api_client, show_api_error
+from autoinspect.ui.drawing import draw_regions, visible
+
+ANSWERS_KEY = "inspect_answers"
+IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
+
+
+def inspect_photos(
+    client: ApiClient, photos: Sequence[tuple[str, bytes]], *, vehicle_id: str | None, batch_size: int
+) -> list[InspectAnswer]:
+    """One call for a single photo, batches of ``batch_size`` (the API's limit) for several."""
+    if len(photos) == 1:
+        name, content = photos[0]
+        return [client.inspect(content, filename=name, vehicle_id=vehicle_id)]
+    answers: list[InspectAnswer] = []
+    for start in range(0, len(photos), batch_size):
+        answers += client.inspect_batch(photos[start : start + batch_size], vehicle_id=vehicle_id)
+    return answers
+
+
+def verdict_text(answer: InspectAnswer) -> str:
+    return "None (no damage)" if answer.verdict == "None" else ", ".join(answer.verdict)
+
+
+def render(settings: Settings) -> None:
+    st.header("Inspect")
+    uploads = st.file_uploader("Photos of a vehicle", type=IMAGE_TYPES, accept_multiple_files=True)
+    vehicle = st.text_input("Vehicle id (optional)", help="Keeps every photo of a vehicle on one side of a canary.")
+    min_confidence = st.slider("Hide detections below confidence", 0.0, 1.0, 0.0, 0.05)
+    if not uploads:
+        st.info("Upload one or more photos (JPEG, PNG, WebP, BMP) to inspect them.")
+        return
+    photos = [(upload.name, upload.getvalue()) for upload in uploads]
+    cache: dict[str, InspectAnswer] = st.session_state.setdefault(ANSWERS_KEY, {})
+    keys = [hashlib.sha256(f"{vehicle}|".encode() + content).hexdigest() for _, content in photos]
+    missing = [(key, photo) for key, photo in zip(keys, photos, strict=True) if key not in cache]
+    if missing:
+        try:
+            with api_client(settings) as client, st.spinner("Inspecting..."):
+                answers = inspect_photos(
+                    client,
+                    [photo for _, photo in missing],
+                    vehicle_id=vehicle or None,
+                    batch_size=settings.serving.max_batch_files,
+                )
+        except ApiError as error:
+            show_api_error(error, settings)
+            return
+        cache.update({key: answer for (key, _), answer in zip(missing, answers, strict=True)})
+    for key, (name, content) in zip(keys, photos, strict=True):
+        _show_answer(name, content, cache[key], min_confidence, settings)
+
+
+def _show_answer(name: str, content: bytes, answer: InspectAnswer, min_confidence: float, settings: Settings) -> None:
+    st.subheader(name)
+    shown = visible(answer.detections, min_confidence)
+    left, right = st.columns([3, 2])
+    with left:
+        st.image(draw_regions(content, shown, settings.classes), width="stretch")
+    with right:
+        st.metric("Verdict", verdict_text(answer))
+        if answer.needs_review:
+            st.warning("Needs review: the model was unsure about a region; it is in the review queue.")
+        else:
+            st.success("Decided automatically")
+        hidden = len(answer.detections) - len(shown)
+        rows = [{"label": d.label, "confidence": round(d.confidence, 3)} for d in shown]
+        if rows:
+            st.dataframe(rows, hide_index=True)
+        if hidden:
+            st.caption(f"{hidden} detection(s) below {min_confidence:.2f} hidden.")
+        st.caption(
+            f"model v{answer.model_version} ({answer.route}), {answer.latency_ms:.0f} ms, "
+            f"{answer.width}x{answer.height}, request {answer.request_id}"
+        )

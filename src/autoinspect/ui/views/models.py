@@ -1,0 +1,90 @@
+"""Models: the registered versions with their aliases and key metrics, the deployment the API serves now, and
+the admin controls (mode and canary share, challenger, promote, roll back). Admin calls need a key with the
+``admin`` scope; with another key the API's refusal is shown as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from autoinspect.config import Settings
+from autoinspect.ui.client import MODES, ApiClient, ApiError, DeploymentInfo, ModelInfo
+from autoinspect.ui.common import api_client, show_api_error
+
+FLASH_KEY = "models_flash"
+KEY_METRICS = ("map50", "map50_95", "precision", "recall", "f1", "none_accuracy", "latency_p95_ms")
+"""Shown first when a version has them; every other metric follows, sorted."""
+
+
+def model_rows(models: list[ModelInfo]) -> list[dict[str, Any]]:
+    """One row per version, newest first: aliases, backend, dataset, then the metrics."""
+    rows = []
+    for model in sorted(models, key=lambda m: m.version, reverse=True):
+        ordered = [key for key in KEY_METRICS if key in model.metrics]
+        ordered += sorted(key for key in model.metrics if key not in KEY_METRICS)
+        rows.append(
+            {
+                "version": model.version,
+                "aliases": ", ".join(model.aliases),
+                "backend": model.backend,
+                "dataset": f"{model.dataset.name}@{model.dataset.digest[:12]}" if model.dataset else None,
+                **{key: round(model.metrics[key], 4) for key in ordered},
+            }
+        )
+    return rows
+
+
+def render(settings: Settings) -> None:
+    st.header("Models")
+    if flash := st.session_state.pop(FLASH_KEY, None):
+        st.success(flash)
+    try:
+        with api_client(settings) as client:
+            models = client.models()
+            state = client.deployment()
+    except ApiError as error:
+        show_api_error(error, settings)
+        return
+    st.subheader("Deployment")
+    columns = st.columns(4)
+    columns[0].metric("Mode", state.mode)
+    columns[1].metric("Champion", f"v{state.champion}")
+    columns[2].metric("Challenger", f"v{state.challenger}" if state.challenger else "none")
+    columns[3].metric("Canary share", f"{state.canary_percent:g}%")
+    if state.last_refresh_error:
+        st.warning(f"The API's last registry read failed: {state.last_refresh_error}")
+    st.subheader("Registered versions")
+    st.dataframe(pd.DataFrame(model_rows(models)), hide_index=True)
+    _controls(settings, [m.version for m in models], state)
+
+
+def _controls(settings: Settings, versions: list[int], state: DeploymentInfo) -> None:
+    st.subheader("Change (admin key)")
+    reason = st.text_input("Reason (recorded in the registry history)", key="reason")
+    mode_column, percent_column = st.columns(2)
+    mode = mode_column.selectbox("Mode", MODES, index=MODES.index(state.mode), key="mode")
+    percent = percent_column.slider("Canary %", 0.0, 100.0, float(state.canary_percent), 1.0, key="canary")
+    if st.button("Apply mode", key="apply-mode"):
+        _act(settings, lambda c: c.set_deployment(mode, percent, reason), f"mode set to {mode}")
+    version = st.selectbox("Version", sorted(versions, reverse=True), key="version")
+    promote, challenger, rollback = st.columns(3)
+    if version is not None and promote.button("Promote to champion", key="promote", type="primary"):
+        _act(settings, lambda c: c.promote(version, reason), f"v{version} promoted to champion")
+    if version is not None and challenger.button("Make challenger", key="challenger"):
+        _act(settings, lambda c: c.set_challenger(version, reason), f"v{version} is the challenger")
+    if rollback.button("Roll back champion", key="rollback"):
+        _act(settings, lambda c: c.rollback(reason or "rollback from the UI"), "champion rolled back")
+
+
+def _act(settings: Settings, call: Callable[[ApiClient], DeploymentInfo], done: str) -> None:
+    try:
+        with api_client(settings) as client:
+            result = call(client)
+    except ApiError as error:
+        show_api_error(error, settings)
+        return
+    st.session_state[FLASH_KEY] = f"{done}: champion v{result.champion}, mode {result.mode}."
+    st.rerun()

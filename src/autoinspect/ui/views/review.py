@@ -1,0 +1,129 @@
+"""Review queue: the flagged answers nobody reviewed yet, each with its stored photo and the model's boxes.
+
+Accept keeps the model's detections as the truth; a correction is edited as a table (one row per region: class
+and normalised corners; rows can be added and deleted), and "No damage" stores an empty truth. Either way the
+review becomes an annotation of the next dataset version.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from autoinspect.config import Settings
+from autoinspect.domain import Box
+from autoinspect.store import ImageStore, PredictionEntry
+from autoinspect.ui.client import ApiError, LabelBox
+from autoinspect.ui.common import api_client, show_api_error
+from autoinspect.ui.drawing import draw_regions
+
+logger = logging.getLogger(__name__)
+
+FLASH_KEY = "review_flash"
+CORNERS = ("x1", "y1", "x2", "y2")
+
+
+def render(settings: Settings) -> None:
+    st.header("Review queue")
+    if flash := st.session_state.pop(FLASH_KEY, None):
+        st.success(flash)
+    limit = st.number_input("Show at most", min_value=1, max_value=500, value=20, step=10)
+    try:
+        with api_client(settings) as client:
+            queue = client.review_queue(int(limit))
+    except ApiError as error:
+        show_api_error(error, settings)
+        return
+    if not queue:
+        st.info("Nothing to review: no flagged answer is waiting.")
+        return
+    st.caption(f"{len(queue)} answer(s) waiting, newest first.")
+    images = ImageStore(settings.images_dir)
+    for entry in queue:
+        with st.container(border=True):
+            _show_entry(entry, images, settings)
+
+
+def labels_from_rows(rows: list[dict[Any, Any]]) -> list[LabelBox]:
+    """The edited table as regions; rows with no class or an empty corner are ignored (a half-added row).
+
+    Raises:
+        ValueError: a corner is outside [0, 1] or a box has no area (said in words the reviewer can act on).
+    """
+    labels: list[LabelBox] = []
+    for number, row in enumerate(rows, start=1):
+        corners = [row.get(name) for name in CORNERS]
+        if not row.get("label") or any(value is None or value != value for value in corners):
+            continue
+        x1, y1, x2, y2 = (float(value) for value in corners)  # type: ignore[arg-type]
+        if not all(0.0 <= value <= 1.0 for value in (x1, y1, x2, y2)):
+            raise ValueError(f"box {number}: corners must lie in [0, 1]")
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError(f"box {number}: x2 must exceed x1 and y2 exceed y1")
+        labels.append((str(row["label"]), Box(x1=x1, y1=y1, x2=x2, y2=y2)))
+    return labels
+
+
+def _show_entry(entry: PredictionEntry, images: ImageStore, settings: Settings) -> None:
+    rid = entry.request_id
+    verdict = "None" if entry.verdict == "None" else ", ".join(entry.verdict)
+    st.markdown(f"**{rid}** · model v{entry.model_version} · verdict **{verdict}** · {entry.created_at:%Y-%m-%d %H:%M}")
+    photo, table = st.columns([3, 2])
+    with photo:
+        content = _photo(images, entry.image_sha256)
+        if content is None:
+            st.caption("The photo was not kept (store.keep_images is off, or it was removed).")
+        else:
+            st.image(draw_regions(content, entry.detections, settings.classes), width="stretch")
+    with table:
+        rows = [{"label": d.label, **d.box.model_dump()} for d in entry.detections]
+        if st.button("Accept", key=f"accept-{rid}", type="primary", help="The model's boxes are right."):
+            _submit(settings, rid, None, "accepted")
+        if st.button("No damage", key=f"clean-{rid}", help="The photo shows no scratch or dent."):
+            _submit(settings, rid, [], "corrected: no damage")
+        classes = sorted({*settings.classes, *(d.label for d in entry.detections)})
+        table_rows = [{key: row[key] for key in ("label", *CORNERS)} for row in rows]
+        edited = st.data_editor(
+            pd.DataFrame(table_rows, columns=["label", *CORNERS]),
+            key=f"boxes-{rid}",
+            num_rows="dynamic",
+            hide_index=True,
+            column_config={
+                "label": st.column_config.SelectboxColumn("class", options=classes, required=True),
+                **{
+                    name: st.column_config.NumberColumn(name, min_value=0.0, max_value=1.0, step=0.01, format="%.3f")
+                    for name in CORNERS
+                },
+            },
+        )
+        if st.button("Submit correction", key=f"correct-{rid}", help="Store the regions in the table as the truth."):
+            try:
+                labels = labels_from_rows(edited.to_dict("records"))
+            except ValueError as error:
+                st.error(str(error))
+            else:
+                _submit(settings, rid, labels, f"corrected: {len(labels)} region(s)")
+
+
+def _photo(images: ImageStore, sha: str | None) -> bytes | None:
+    if sha is None:
+        return None
+    try:
+        return images.get(sha)
+    except (OSError, ValueError, KeyError) as error:
+        logger.warning("stored photo %s unreadable: %s", sha, error)
+        return None
+
+
+def _submit(settings: Settings, request_id: str, labels: list[LabelBox] | None, outcome: str) -> None:
+    try:
+        with api_client(settings) as client:
+            client.submit_review(request_id, labels)
+    except ApiError as error:
+        show_api_error(error, settings)
+        return
+    st.session_state[FLASH_KEY] = f"{request_id} {outcome}."
+    st.rerun()

@@ -1,0 +1,90 @@
+"""A real service on loopback (red-box registry, uvicorn in a thread) and the UI's settings pointed at it.
+
+The UI is then exercised as an operator uses it: through Streamlit (``AppTest`` or a real browser) and the API
+over HTTP, with no stub between them.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from redbox import METADATA, export
+from registered import register_versions
+from served import KeyFactory
+
+from autoinspect.config import ServingSettings, Settings, get_settings
+from autoinspect.serving.app import create_app
+from autoinspect.store import ApiKeys, Scope, make_engine
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port nothing listens on (at the time of asking)."""
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def redbox_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export(tmp_path_factory.mktemp("redbox") / "redbox.onnx", batch=None)
+
+
+@pytest.fixture
+def registry(tracked_settings: Settings, redbox_onnx: Path) -> Settings:
+    """Versions 1 and 2 of the red-box model; version 1 is the champion."""
+    settings = tracked_settings.model_copy(update={"serving": ServingSettings(poll_seconds=0.2, max_batch_files=4)})
+    register_versions(settings, redbox_onnx, METADATA, metrics=[{"map50": 0.5}, {"map50": 0.6}])
+    return settings
+
+
+@pytest.fixture
+def server(registry: Settings) -> Iterator[str]:
+    """The service on a real uvicorn server on loopback, in a thread; yields its base URL."""
+    port = _free_port()
+    config = uvicorn.Config(create_app(registry), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn_server = uvicorn.Server(config)
+    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uvicorn_server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uvicorn_server.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture
+def ui_env(registry: Settings, server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyFactory]:
+    """Points the UI's settings at the running API and the registry's home; ``ui_env(scopes...)`` sets the key."""
+
+    def use_key(*scopes: Scope) -> str:
+        token = keys(*scopes)
+        monkeypatch.setenv("AUTOINSPECT_UI__API_KEY", token)
+        get_settings.cache_clear()
+        return token
+
+    engine = make_engine(registry.store_url)
+    api_keys = ApiKeys(engine)
+
+    def keys(*scopes: Scope) -> str:
+        return api_keys.create("ui", scopes or (Scope.INSPECT,)).token
+
+    monkeypatch.setenv("AUTOINSPECT_HOME", str(registry.home))
+    monkeypatch.setenv("AUTOINSPECT_UI__API_URL", server)
+    get_settings.cache_clear()
+    yield use_key
+    get_settings.cache_clear()
+    engine.dispose()

@@ -1,0 +1,179 @@
+"""Every page of the operator UI run by Streamlit's ``AppTest`` against the real API on loopback.
+
+Each test drives the page as an operator would and checks what it rendered and, for actions, the API's state
+afterwards; ``at.exception`` must stay empty, so a page that broke fails its test.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from PIL import Image
+from served import KeyFactory, jpeg, wait_for_log
+from streamlit.testing.v1 import AppTest
+
+from autoinspect.config import Settings, get_settings
+from autoinspect.domain import Box, Detection
+from autoinspect.pipelines.dataset import prepare_dataset
+from autoinspect.pipelines.monitoring import run_monitoring
+from autoinspect.store import Scope
+from autoinspect.ui import APP_PATH
+from autoinspect.ui.client import ApiClient, ApiError
+from autoinspect.ui.drawing import draw_regions, visible
+from autoinspect.ui.views.inspect import inspect_photos
+from autoinspect.ui.views.review import labels_from_rows
+
+TIMEOUT = 60
+
+
+def _app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP_PATH), default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    if page is not None:
+        at.sidebar.radio(key="page").set_value(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = [
+        element.value
+        for kind in ("markdown", "caption", "success", "warning", "error", "info")
+        for element in getattr(at, kind)
+    ]
+    parts += [f"{metric.label}={metric.value}" for metric in at.metric]
+    return "\n".join(str(part) for part in parts)
+
+
+def _inspect_red(server: str, key: str) -> str:
+    with httpx.Client(base_url=server, headers={"X-API-Key": key}) as http:
+        answer = http.post("/v1/inspect", files={"image": ("car.jpg", jpeg(red=True))}).json()
+    assert answer["needs_review"], answer
+    request_id: str = answer["request_id"]
+    return request_id
+
+
+def test_inspect_page_shows_the_verdict_and_filters_by_confidence(ui_env: KeyFactory) -> None:
+    ui_env(Scope.INSPECT)
+    at = _app()
+    assert "Upload one or more photos" in _texts(at)
+    at.file_uploader[0].set_value(("car.jpg", jpeg(red=True), "image/jpeg")).run()
+    assert not at.exception, at.exception
+    text = _texts(at)
+    assert "Verdict=dent, scratch" in text and "Needs review" in text
+    assert len(at.get("image")) == 1
+    at.slider[0].set_value(0.8).run()  # the dent (0.7) hides, the scratch (0.9) stays; no new API call
+    assert "1 detection(s) below 0.80 hidden" in _texts(at)
+    at.file_uploader[0].set_value(("clean.jpg", jpeg(red=False), "image/jpeg")).run()
+    assert "Verdict=None (no damage)" in _texts(at) and "Decided automatically" in _texts(at)
+
+
+def test_inspect_function_batches_and_drawing_marks_the_boxes(ui_env: KeyFactory, server: str) -> None:
+    key = ui_env(Scope.INSPECT)
+    photos = [(f"car{i}.jpg", jpeg(red=i % 2 == 0, seed=i)) for i in range(5)]
+    with ApiClient(server, key) as client:
+        answers = inspect_photos(client, photos, vehicle_id="VIN1", batch_size=4)  # two batch calls: 4 + 1
+    assert [answer.verdict for answer in answers] == [["dent", "scratch"], "None"] * 2 + [["dent", "scratch"]]
+    drawn = draw_regions(photos[0][1], visible(answers[0].detections, 0.0))
+    plain = Image.open(io.BytesIO(photos[0][1])).convert("RGB")
+    assert drawn.size == plain.size and drawn.tobytes() != plain.tobytes()
+    box = Detection(label="dent", box=Box(x1=0.1, y1=0.1, x2=0.5, y2=0.5), confidence=0.3)
+    assert visible([box], 0.5) == [] and visible([box], 0.3) == [box]
+
+
+def test_review_page_lists_a_flagged_answer_and_accept_removes_it(
+    ui_env: KeyFactory, server: str, registry: Settings
+) -> None:
+    key = ui_env(Scope.INSPECT, Scope.REVIEW)
+    request_id = _inspect_red(server, key)
+    wait_for_log(registry, 1)
+    at = _app("Review queue")
+    assert request_id in _texts(at)
+    assert len(at.get("image")) == 1  # the stored photo, with its boxes
+    at.button(key=f"accept-{request_id}").click().run()
+    assert not at.exception, at.exception
+    assert f"{request_id} accepted" in _texts(at) and "Nothing to review" in _texts(at)
+    with ApiClient(server, key) as client:
+        assert request_id not in {entry.request_id for entry in client.review_queue()}
+
+
+def test_review_correction_table_is_checked_before_it_is_sent() -> None:
+    rows = [{"label": "dent", "x1": 0.1, "y1": 0.2, "x2": 0.3, "y2": 0.4}, {"label": None, "x1": 0.1}]
+    assert labels_from_rows(rows) == [("dent", Box(x1=0.1, y1=0.2, x2=0.3, y2=0.4))]
+    with pytest.raises(ValueError, match="box 1"):
+        labels_from_rows([{"label": "dent", "x1": 0.5, "y1": 0.2, "x2": 0.3, "y2": 0.4}])
+
+
+def test_review_page_without_the_review_scope_says_so(ui_env: KeyFactory) -> None:
+    ui_env(Scope.INSPECT)
+    at = _app("Review queue")
+    assert "may not do that" in _texts(at) and "review" in _texts(at)
+
+
+def test_models_page_promotes_and_rolls_back_with_an_admin_key(ui_env: KeyFactory, server: str) -> None:
+    key = ui_env(Scope.INSPECT, Scope.ADMIN)
+    at = _app("Models")
+    table = at.dataframe[0].value
+    assert list(table["version"]) == [2, 1] and "champion" in table["aliases"].iloc[1]
+    assert "Champion=v1" in _texts(at)
+    at.selectbox(key="version").set_value(2).run()
+    at.button(key="promote").click().run()
+    assert not at.exception, at.exception
+    assert "v2 promoted to champion" in _texts(at) and "Champion=v2" in _texts(at)
+    with ApiClient(server, key) as client:
+        assert client.deployment().champion == 2
+    at.button(key="rollback").click().run()
+    assert "champion rolled back" in _texts(at)
+    with ApiClient(server, key) as client:
+        assert client.deployment().champion == 1
+
+
+def test_models_page_shows_the_refusal_of_a_key_without_admin(ui_env: KeyFactory, server: str) -> None:
+    key = ui_env(Scope.INSPECT)
+    at = _app("Models")
+    assert "Champion=v1" in _texts(at)
+    at.selectbox(key="version").set_value(2).run()
+    at.button(key="promote").click().run()
+    assert not at.exception, at.exception
+    assert "may not do that" in _texts(at) and "admin" in _texts(at)
+    with ApiClient(server, key) as client:
+        assert client.deployment().champion == 1
+
+
+def test_pages_explain_an_api_that_is_down(ui_env: KeyFactory, free_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOINSPECT_UI__API_URL", f"http://127.0.0.1:{free_port}")
+    get_settings.cache_clear()
+    for page in ("Models", "Review queue"):
+        assert "cannot be reached" in _texts(_app(page))
+    with pytest.raises(ApiError) as raised:
+        ApiClient(get_settings().ui.api_url, None).deployment()
+    assert raised.value.status == 0
+
+
+def test_monitoring_page_charts_the_runs(ui_env: KeyFactory, server: str, registry: Settings) -> None:
+    key = ui_env(Scope.INSPECT)
+    _inspect_red(server, key)
+    wait_for_log(registry, 1)
+    first = run_monitoring(registry, until=datetime.now(UTC) - timedelta(seconds=1), hours=1)
+    time.sleep(1.1)  # run folders are stamped by the second
+    second = run_monitoring(registry, hours=1)
+    assert first.folder != second.folder
+    at = _app("Monitoring")
+    text = _texts(at)
+    assert "2 run(s)" in text and "Review rate=100.0%" in text, text
+    assert len(at.get("vega_lite_chart")) == 3
+    assert "No alert sent" in text or at.dataframe
+
+
+def test_data_page_lists_a_dataset_version(ui_env: KeyFactory, registry: Settings) -> None:
+    ui_env(Scope.INSPECT)
+    prepared = prepare_dataset(registry, None, profile=False)
+    at = _app("Data")
+    table = at.dataframe[0].value
+    assert prepared.version.ref.short in list(table["version"])
+    assert int(table["images"].iloc[0]) == len(prepared.version.items)
+    assert "Passed" in _texts(at) or "Failed" in _texts(at)

@@ -1,0 +1,121 @@
+"""The UI in a real browser: ``autoinspect ui`` in its own process against the running API, driven by headless
+Chromium through Playwright; screenshots of the Inspect page (after an upload) and the Models page are kept.
+
+Needs Playwright (``pip install playwright``, in the dev extra) and a Chromium binary (Debian: ``apt-get install
+chromium``; Playwright's own browser download is not used). Missing either fails under CI and skips elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from served import KeyFactory, jpeg
+
+from autoinspect.store import Scope
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "/usr/lib/chromium/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+"""Offline-safe: without the background-networking flags Chromium keeps dialling hosts this machine cannot reach."""
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def chromium() -> str:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        _unavailable("playwright is not installed (pip install playwright)")
+    for candidate in CHROMIUM_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    _unavailable("no Chromium binary (apt-get install chromium)")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def ui_url(ui_env: KeyFactory, free_port: int) -> Iterator[str]:
+    """``autoinspect ui`` on a free loopback port, with the AUTOINSPECT_* variables of ``ui_env``."""
+    ui_env(Scope.INSPECT, Scope.ADMIN)
+    port = free_port
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autoinspect", "ui", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, f"autoinspect ui exited with {process.returncode}"
+        assert time.monotonic() < deadline, "the UI did not answer within 60 s"
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def _png(path: Path) -> bytes:
+    content = path.read_bytes()
+    assert content.startswith(PNG_MAGIC) and len(content) > 10_000, f"{path}: {len(content)} bytes"
+    return content
+
+
+def test_inspect_and_models_pages_in_chromium(chromium: str, ui_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(ui_url)
+            expect(page.get_by_text("Upload one or more photos")).to_be_visible(timeout=30_000)
+            page.locator("input[type=file]").set_input_files(
+                [{"name": "car.jpg", "mimeType": "image/jpeg", "buffer": jpeg(red=True)}]
+            )
+            expect(page.get_by_text("dent, scratch")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Needs review", exact=False)).to_be_visible()
+            expect(page.locator("img[src*='media']").first).to_be_visible()
+            page.screenshot(path=tmp_path / "inspect.png", full_page=True)
+
+            page.get_by_text("Models", exact=True).click()
+            expect(page.get_by_text("Registered versions")).to_be_visible(timeout=30_000)
+            expect(page.get_by_role("button", name="Promote to champion")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("car.jpg", exact=True)).to_have_count(0, timeout=30_000)  # the old page is gone
+            expect(page.get_by_text("v1", exact=True).first).to_be_visible()
+            assert page.locator("[data-testid=stSidebarNav]").count() == 0  # no stray multipage navigation
+            page.screenshot(path=tmp_path / "models.png", full_page=True)
+        finally:
+            browser.close()
+    _png(tmp_path / "inspect.png")
+    _png(tmp_path / "models.png")

@@ -31,8 +31,9 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src
 
 # The UI's browser test drives the system Chromium (Playwright cannot download its own browser here).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 pytest: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)

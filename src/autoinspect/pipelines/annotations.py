@@ -36,14 +36,20 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 from pydantic import AwareDatetime, BaseModel
-from sqlalchemy import Engine
 
 from autoinspect.config import Settings
 from autoinspect.data.labels import format_yolo_labels
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.domain import Split
 from autoinspect.errors import ConfigError
-from autoinspect.store import ImageStore, PredictionEntry, Review, ReviewDecision, ReviewLog, create_schema, make_engine
+from autoinspect.store import (
+    ImageStore,
+    PredictionEntry,
+    Review,
+    ReviewDecision,
+    ReviewLog,
+    open_store,
+)
 from autoinspect.store.reviews import LabelSpec, checked_labels
 
 logger = logging.getLogger(__name__)
@@ -114,7 +120,7 @@ class _Photo:
 
 def pending_reviews(settings: Settings, limit: int) -> list[PredictionEntry]:
     """The review queue: flagged answers nobody has reviewed yet, newest first."""
-    with _engine(settings) as engine:
+    with open_store(settings.store_url) as engine:
         return ReviewLog(engine).pending(limit)
 
 
@@ -129,7 +135,7 @@ def submit_review(settings: Settings, request_id: str, *, reviewer: str, labels:
     """
     if not reviewer.strip() or len(reviewer.strip()) > MAX_REVIEWER_LENGTH:
         raise ConfigError(f"a review needs the name of its reviewer, at most {MAX_REVIEWER_LENGTH} characters")
-    with _engine(settings) as engine:
+    with open_store(settings.store_url) as engine:
         reviews = ReviewLog(engine)
         prediction = reviews.target(request_id)
         truth = None if labels is None else checked_labels(labels, settings.classes)
@@ -151,7 +157,7 @@ def export_reviews(settings: Settings, *, since: datetime | None = None) -> Expo
         raise ValueError(f"since={since.isoformat()} is naive; pass a tz-aware time")
     inbox = settings.annotations_inbox
     inbox.mkdir(parents=True, exist_ok=True)
-    with _exclusive(inbox / LOCK), _engine(settings) as engine:
+    with _exclusive(inbox / LOCK), open_store(settings.store_url) as engine:
         shutil.rmtree(inbox / STAGING, ignore_errors=True)  # left by a crash; its reviews were never recorded
         ledger = _read_ledger(inbox)
         reviews = ReviewLog(engine).between(since or EPOCH, datetime.now(UTC))
@@ -336,13 +342,3 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-@contextmanager
-def _engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings.store_url)
-    try:
-        create_schema(engine)
-        yield engine
-    finally:
-        engine.dispose()

@@ -25,8 +25,6 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +33,6 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 from pydantic import BaseModel
-from sqlalchemy import Engine
 
 from autoinspect.config import Settings
 from autoinspect.data.layout import DatasetLayout
@@ -57,7 +54,7 @@ from autoinspect.registry.aliases import CHALLENGER, CHAMPION, promote, retire_c
 from autoinspect.registry.deployment import DeploymentMode, get_deployment, resolve_plan, set_deployment
 from autoinspect.registry.gates import GateRules
 from autoinspect.registry.mlflow_registry import get_by_alias
-from autoinspect.store import AlertHistory, PipelineRuns, ReviewLog, RunStatus, create_schema, make_engine
+from autoinspect.store import AlertHistory, PipelineRuns, ReviewLog, RunStatus, open_store
 from autoinspect.training.base import TrainConfig
 from autoinspect.training.tracking import ARTIFACT_WEIGHTS_DIR
 
@@ -100,7 +97,7 @@ def check_triggers(settings: Settings, *, now: datetime | None = None) -> Trigge
     """Which configured triggers fired since the last successful training."""
     now = now or datetime.now(UTC)
     rules = settings.continuous_training
-    with _store(settings) as engine:
+    with open_store(settings.store_url) as engine:
         last = PipelineRuns(engine).last(PIPELINE, RunStatus.SUCCEEDED)
         since = last.started_at if last else EPOCH
         reviewed = len(ReviewLog(engine).between(since, now))
@@ -241,7 +238,7 @@ def start_canary(settings: Settings, version: int) -> None:
 
 
 def canary_evidence(settings: Settings, version: int, champion: int, since: datetime) -> CanaryEvidence:
-    with _store(settings) as engine:
+    with open_store(settings.store_url) as engine:
         reviews = ReviewLog(engine).between(since, datetime.now(UTC))
     by_version = {str(v): [r for r in reviews if r.model_version == str(v)] for v in (version, champion)}
     return CanaryEvidence(
@@ -332,7 +329,7 @@ def training_data(settings: Settings, decision: TriggerDecision, *, forced: bool
 
 def record_training(settings: Settings, trigger: str, outcome: str) -> None:
     """Record a training pass run outside the local runner (an Airflow DAG run), so the triggers count from it."""
-    with _store(settings) as engine:
+    with open_store(settings.store_url) as engine:
         runs = PipelineRuns(engine)
         runs.finish(runs.start(PIPELINE, trigger), RunStatus.SUCCEEDED, outcome)
 
@@ -372,13 +369,3 @@ def _canary_version(settings: Settings) -> int | None:
 def _alias_version(settings: Settings, alias: str) -> int | None:
     found = get_by_alias(settings, alias)
     return found.version if found else None
-
-
-@contextmanager
-def _store(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings.store_url)
-    create_schema(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()

@@ -52,8 +52,7 @@ from autoinspect.store import (
     Review,
     ReviewLog,
     Route,
-    create_schema,
-    make_engine,
+    open_store,
 )
 
 logger = logging.getLogger(__name__)
@@ -123,12 +122,8 @@ def run_monitoring(
     if window <= timedelta(0):
         raise ValueError(f"the window must be positive, got {hours} hours")
     start = end - window
-    engine = make_engine(settings.store_url)
-    try:
-        create_schema(engine)
+    with open_store(settings.store_url) as engine:
         return _monitor(settings, engine, start, end, now)
-    finally:
-        engine.dispose()
 
 
 def _monitor(settings: Settings, engine: Engine, start: datetime, end: datetime, now: datetime) -> MonitoringReport:

@@ -30,7 +30,7 @@ from autoinspect.pipelines.training import train_model
 from autoinspect.registry.aliases import CHAMPION
 from autoinspect.registry.mlflow_registry import get_by_alias
 from autoinspect.serving.app import create_app
-from autoinspect.store import ApiKeys, Scope, create_schema, make_engine
+from autoinspect.store import ApiKeys, Scope, open_store
 from autoinspect.training.base import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -58,11 +58,9 @@ def ensure_champion(settings: Settings, dataset: str, config: TrainConfig) -> in
 
 def ui_token(settings: Settings) -> str:
     """The UI's admin key: the stored one while it still verifies, else a new one (the old file is replaced)."""
-    engine = make_engine(settings.store_url)
-    create_schema(engine)
-    keys = ApiKeys(engine)
     path = settings.serving_dir / UI_KEY_FILE
-    try:
+    with open_store(settings.store_url) as engine:
+        keys = ApiKeys(engine)
         if path.is_file() and keys.verify(token := path.read_text(encoding="utf-8").strip()) is not None:
             return token
         token = keys.create("ui (autoinspect up)", [Scope.ADMIN]).token
@@ -70,8 +68,6 @@ def ui_token(settings: Settings) -> str:
         path.touch(mode=0o600)
         path.write_text(token, encoding="utf-8")
         return token
-    finally:
-        engine.dispose()
 
 
 @dataclass

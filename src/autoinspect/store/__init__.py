@@ -5,7 +5,7 @@ Imports only the core (config, domain, errors), so serving, monitoring and the U
 
 from autoinspect.store.alert_history import AlertHistory, AlertLike, AlertRecord, SentAlert
 from autoinspect.store.api_keys import ApiKey, ApiKeyRecord, ApiKeys, IssuedKey, Scope
-from autoinspect.store.database import create_schema, make_engine
+from autoinspect.store.database import create_schema, make_engine, open_store
 from autoinspect.store.image_store import ImageStore
 from autoinspect.store.pipeline_runs import PipelineRun, PipelineRuns, PipelineStep, RunStatus
 from autoinspect.store.prediction_log import PredictionLog
@@ -41,4 +41,5 @@ __all__ = [
     "WriterStats",
     "create_schema",
     "make_engine",
+    "open_store",
 ]

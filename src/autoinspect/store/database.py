@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,18 @@ def _tune_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
+
+
+@contextmanager
+def open_store(url: str) -> Iterator[Engine]:
+    """An engine on ``url`` with the schema created, disposed on exit: for jobs that open the store once per run
+    (monitoring, continuous training, exports, the CLI), where a long-lived pool would only hold connections."""
+    engine = make_engine(url)
+    try:
+        create_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def create_schema(engine: Engine) -> None:

@@ -4,7 +4,6 @@ traffic on a real uvicorn server, and a failed model load that leaves the champi
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,13 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
-from served import KeyFactory, jpeg, wait_for_log
+from served import KeyFactory, jpeg, running_service, wait_for_log
 
 from autoinspect.config import Settings
 from autoinspect.registry.aliases import promote
-from autoinspect.serving.app import create_app
 from autoinspect.store import PredictionEntry, Route, Scope
 
 
@@ -107,21 +104,8 @@ def test_a_model_that_fails_to_load_leaves_the_champion_serving(
 
 @pytest.fixture
 def server(registry: Settings) -> Iterator[str]:
-    """The service on a real uvicorn server on loopback, in a thread; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(registry), host="127.0.0.1", port=port, log_level="warning")
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uvicorn_server.should_exit = True
-    thread.join(30)
+    with running_service(registry) as url:
+        yield url
 
 
 def test_hot_swaps_under_traffic_drop_no_request(server: str, make_key: KeyFactory, registry: Settings) -> None:

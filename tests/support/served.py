@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import uvicorn
 from PIL import Image
 from redbox import photo
 
 from autoinspect.config import Settings
+from autoinspect.serving.app import create_app
 from autoinspect.store import PredictionLog, make_engine
 
 KeyFactory = Callable[..., str]
@@ -35,3 +40,28 @@ def wait_for_log(settings: Settings, count: int, timeout: float = 10.0) -> Predi
             raise AssertionError(f"prediction log holds {log.count()} entries, expected {count}")
         time.sleep(0.05)
     return log
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running_service(settings: Settings) -> Iterator[str]:
+    """The service on a real uvicorn server on loopback, in a thread; yields its base URL, stops it after."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

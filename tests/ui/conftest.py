@@ -6,34 +6,23 @@ over HTTP, with no stub between them.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
+import served
 from redbox import METADATA, export
 from registered import register_versions
-from served import KeyFactory
+from served import KeyFactory, running_service
 
 from autoinspect.config import ServingSettings, Settings, get_settings
-from autoinspect.serving.app import create_app
 from autoinspect.store import ApiKeys, Scope, make_engine
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
 def free_port() -> int:
     """A loopback port nothing listens on (at the time of asking)."""
-    return _free_port()
+    return served.free_port()
 
 
 @pytest.fixture(scope="session")
@@ -51,19 +40,8 @@ def registry(tracked_settings: Settings, redbox_onnx: Path) -> Settings:
 
 @pytest.fixture
 def server(registry: Settings) -> Iterator[str]:
-    """The service on a real uvicorn server on loopback, in a thread; yields its base URL."""
-    port = _free_port()
-    config = uvicorn.Config(create_app(registry), host="127.0.0.1", port=port, log_level="warning")
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uvicorn_server.should_exit = True
-    thread.join(30)
+    with running_service(registry) as url:
+        yield url
 
 
 @pytest.fixture

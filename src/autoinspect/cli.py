@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -591,15 +592,13 @@ def ui(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Default: ui.port (8501).")] = None,
 ) -> None:
     """Run the operator UI (Streamlit) on loopback; it calls the API at ui.api_url with ui.api_key."""
-    import subprocess
     import sys
 
-    from autoinspect.ui import APP_PATH
+    from autoinspect.ui import streamlit_command
 
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.address", "127.0.0.1"]
-    command += ["--server.port", str(port or _settings().ui.port), "--server.headless", "true"]
-    command += ["--browser.gatherUsageStats", "false"]
-    raise SystemExit(subprocess.call(command))  # the environment (AUTOINSPECT_*) is inherited as it is
+    command = streamlit_command(port or _settings().ui.port)
+    # Become Streamlit (same pid, same environment): a stop signal reaches it directly and leaves no child behind.
+    os.execv(sys.executable, command)
 
 
 @app.command()

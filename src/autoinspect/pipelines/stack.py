@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -133,7 +132,7 @@ class Stack:
     def start(self) -> None:
         self._api_thread.start()
         _wait_for(f"{self.api_url}/healthz", "the API", lambda: self._api_thread.is_alive())
-        from autoinspect.ui import APP_PATH
+        from autoinspect.ui import streamlit_command
 
         env = {
             **os.environ,
@@ -141,10 +140,7 @@ class Stack:
             "AUTOINSPECT_UI__API_URL": self.api_url,
             "AUTOINSPECT_UI__API_KEY": ui_token(self.settings),
         }
-        command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.address", "127.0.0.1"]
-        command += ["--server.port", str(self._ui_port), "--server.headless", "true"]
-        command += ["--browser.gatherUsageStats", "false"]
-        self._ui = subprocess.Popen(command, env=env, start_new_session=True)
+        self._ui = subprocess.Popen(streamlit_command(self._ui_port), env=env, start_new_session=True)
         _wait_for(f"{self.ui_url}/_stcore/health", "the UI", lambda: self._ui is not None and self._ui.poll() is None)
         self._scheduler.start()
 

@@ -5,7 +5,17 @@ leave in the home folder (monitoring summaries, dataset versions, reports, store
 ``autoinspect ui``; ``app.py`` is the Streamlit script.
 """
 
+import sys
 from pathlib import Path
 
 APP_PATH = Path(__file__).with_name("app.py")
 """The Streamlit script, as ``streamlit run`` needs it: a file path, not a module."""
+
+
+def streamlit_command(port: int) -> list[str]:
+    """The command that serves the UI on loopback ``port`` (headless, no usage statistics sent)."""
+    return [
+        *(sys.executable, "-m", "streamlit", "run", str(APP_PATH)),
+        *("--server.address", "127.0.0.1", "--server.port", str(port)),
+        *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
+    ]

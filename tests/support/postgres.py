@@ -6,14 +6,13 @@ is unreachable the test fails under CI (which provides it) and is skipped elsewh
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from unavailable import unavailable
 
 from autoinspect.store import make_engine
 
@@ -30,10 +29,7 @@ def postgres_schema() -> Iterator[str]:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     except OperationalError as error:
         admin.dispose()
-        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {error.orig}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {error.orig}")
     try:
         yield f"{POSTGRES_URL}?connect_timeout=3&options=-csearch_path%3D{schema}"
     finally:

@@ -7,7 +7,6 @@ chromium``; Playwright's own browser download is not used). Missing either fails
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from served import KeyFactory, jpeg
+from unavailable import unavailable
 
 from autoinspect.store import Scope
 
@@ -35,23 +35,17 @@ CHROMIUM_FLAGS = [
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture
 def chromium() -> str:
     try:
         import playwright  # noqa: F401
     except ImportError:
-        _unavailable("playwright is not installed (pip install playwright)")
+        unavailable("playwright is not installed (pip install playwright)")
     for candidate in CHROMIUM_CANDIDATES:
         found = shutil.which(candidate)
         if found:
             return found
-    _unavailable("no Chromium binary (apt-get install chromium)")
+    unavailable("no Chromium binary (apt-get install chromium)")
     raise AssertionError("unreachable")
 
 

@@ -361,9 +361,9 @@ def _champion_weights(settings: Settings, config: TrainConfig, folder: Path) -> 
 
 
 def _canary_version(settings: Settings) -> int | None:
-    if get_deployment(settings).mode is not DeploymentMode.CANARY:
-        return None
-    return _alias_version(settings, CHALLENGER)
+    """The challenger on canary, from the one registry read that gives both the mode and the alias."""
+    plan = resolve_plan(settings)
+    return plan.challenger if plan.mode is DeploymentMode.CANARY else None
 
 
 def _alias_version(settings: Settings, alias: str) -> int | None:

@@ -4,7 +4,9 @@ Each replica polls the deployment plan (mode + alias targets). When it changes, 
 downloaded and loaded *beside* the ones serving, then one reference assignment publishes the new
 :class:`~autoinspect.serving.router.ActiveModels`. Requests already running keep the snapshot they took and
 finish on the old models, which are freed when the last of them returns; no lock sits on the request path.
-Anything that fails during a refresh (registry down, a corrupt file) leaves the current models serving.
+Anything that fails during a refresh (registry down, a corrupt file) leaves the current models serving. A version
+that failed to load is tried again after a back-off that doubles up to :data:`MAX_RETRY_SECONDS`, not on every
+poll: a corrupt file would otherwise be downloaded again every few seconds by every replica.
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ logger = logging.getLogger(__name__)
 
 ModelLoader = Callable[[int], Detector]
 """Loads one registered version; the default downloads it from the registry into the replica's folder."""
+
+MAX_RETRY_SECONDS = 900.0
+
+
+class LoadDeferredError(RuntimeError):
+    """A version the plan needs failed to load recently; it is not tried again before its back-off ends."""
+
+
+@dataclass(frozen=True)
+class _LoadFailure:
+    attempts: int
+    retry_at: float
+    """``time.monotonic()`` after which the version may be tried again."""
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,7 @@ class Replica:
         self._loader = loader or self._download_and_load
         self._active: ActiveModels | None = None
         self._loaded: dict[int, LoadedModel] = {}
+        self._failures: dict[int, _LoadFailure] = {}
         self._refresh_lock = threading.Lock()
         """Serialises the poller and admin calls; never taken by a request."""
         self._stop = threading.Event()
@@ -83,15 +100,22 @@ class Replica:
             challenger=active.challenger.version if active and active.challenger else None,
         )
 
-    def refresh(self) -> bool:
+    def refresh(self, *, retry_now: bool = False) -> bool:
         """Read the plan and apply it; ``True`` when the served models changed.
 
         Raises whatever the registry or the model loading raised, after recording it: the previous models stay.
+        A version still in its back-off raises :class:`LoadDeferredError` instead of loading, unless
+        ``retry_now`` (an operator's explicit call) asks to try it at once.
         """
         with self._refresh_lock:
+            if retry_now:
+                self._failures.clear()
             try:
                 plan = resolve_plan(self._settings)
                 changed = self._apply(plan)
+            except LoadDeferredError as error:
+                self._last_error = str(error)
+                raise
             except Exception as error:
                 self._errors += 1
                 self._last_error = f"{type(error).__name__}: {error}"
@@ -117,6 +141,8 @@ class Replica:
         while not self._stop.wait(self._settings.serving.poll_seconds):
             try:
                 self.refresh()
+            except LoadDeferredError as error:
+                logger.debug("%s", error)
             except Exception:
                 logger.exception("registry poll failed; the current models keep serving")
 
@@ -131,9 +157,7 @@ class Replica:
                 logger.error("the champion alias disappeared; keeping version %d", current.champion.version)
             return False
         for version in sorted(plan.versions - self._loaded.keys()):
-            started = time.perf_counter()
-            self._loaded[version] = LoadedModel(version=version, detector=self._loader(version))
-            logger.info("loaded model version %d in %.1f s", version, time.perf_counter() - started)
+            self._loaded[version] = LoadedModel(version=version, detector=self._load(version))
         challenger = self._loaded[plan.challenger] if plan.challenger is not None else None
         self._active = ActiveModels(plan=plan, champion=self._loaded[plan.champion], challenger=challenger)
         self._swaps += 1
@@ -147,6 +171,26 @@ class Replica:
             f", challenger v{plan.challenger}" if plan.challenger is not None else "",
         )
         return True
+
+    def _load(self, version: int) -> Detector:
+        """Load one version, or refuse while its last failure's back-off lasts; failures lengthen the back-off."""
+        failure = self._failures.get(version)
+        if failure is not None and time.monotonic() < failure.retry_at:
+            wait = failure.retry_at - time.monotonic()
+            raise LoadDeferredError(f"version {version} failed to load ({failure.reason}); next try in {wait:.0f} s")
+        started = time.perf_counter()
+        try:
+            detector = self._loader(version)
+        except Exception as error:
+            attempts = failure.attempts + 1 if failure else 1
+            delay = min(self._settings.serving.poll_seconds * 2**attempts, MAX_RETRY_SECONDS)
+            reason = f"{type(error).__name__}: {error}"
+            self._failures[version] = _LoadFailure(attempts, time.monotonic() + delay, reason)
+            logger.error("version %d failed to load (attempt %d), next try in %.0f s", version, attempts, delay)
+            raise
+        self._failures.pop(version, None)
+        logger.info("loaded model version %d in %.1f s", version, time.perf_counter() - started)
+        return detector
 
     def _download_and_load(self, version: int) -> Detector:
         files = download_model_files(self._settings, version, self._version_dir(version))

@@ -102,9 +102,10 @@ def models(state: State) -> list[RegisteredModel]:
 
 
 def _apply(state: Service) -> DeploymentState:
-    """Apply the registry's new state here now; a load failure is reported, and the old models keep serving."""
+    """Apply the registry's new state here now (retrying versions in back-off: an operator asked); a load failure
+    is reported, and the old models keep serving."""
     try:
-        state.replica.refresh()
+        state.replica.refresh(retry_now=True)
     except Exception:
         logger.exception("the registry changed but this replica could not apply it yet")
     return _state(state)

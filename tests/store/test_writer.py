@@ -53,26 +53,27 @@ def _stored_ids(engine: Engine) -> list[str]:
         return list(connection.scalars(select(PredictionRecord.request_id)))
 
 
-def test_no_request_is_lost_and_submit_stays_fast_while_the_database_is_slow_and_failing(
-    engine: Engine, make_entry: EntryFactory, tmp_path: Path
-) -> None:
-    total, threads = 2_000, 4
-    entries = [make_entry(i) for i in range(total)]
-    log = FlakyLog(engine, delay=0.02, failures=6)
-    writer = BackgroundWriter(log, queue_size=8, batch_size=50, spill_path=tmp_path / "spill.jsonl")
-    latencies: list[float] = []
-
-    def submit_share(share: list[PredictionEntry]) -> None:
-        for entry in share:
-            start = time.perf_counter()
-            writer.submit(entry)
-            latencies.append(time.perf_counter() - start)
-
-    workers = [threading.Thread(target=submit_share, args=(entries[k::threads],)) for k in range(threads)]
+def _submit_from_threads(writer: BackgroundWriter, entries: list[PredictionEntry], threads: int = 4) -> bool:
+    """Submit every entry from ``threads`` callers at once; ``True`` when all of them returned."""
+    workers = [
+        threading.Thread(target=lambda share: [writer.submit(entry) for entry in share], args=(entries[k::threads],))
+        for k in range(threads)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
-        worker.join()
+        worker.join(timeout=60)
+    return not any(worker.is_alive() for worker in workers)
+
+
+def test_no_request_is_lost_while_the_database_is_slow_and_failing(
+    engine: Engine, make_entry: EntryFactory, tmp_path: Path
+) -> None:
+    total = 2_000
+    entries = [make_entry(i) for i in range(total)]
+    log = FlakyLog(engine, delay=0.02, failures=6)
+    writer = BackgroundWriter(log, queue_size=8, batch_size=50, spill_path=tmp_path / "spill.jsonl")
+    assert _submit_from_threads(writer, entries)
     stats = writer.close(timeout=30)
 
     ids = _stored_ids(engine)
@@ -82,12 +83,21 @@ def test_no_request_is_lost_and_submit_stays_fast_while_the_database_is_slow_and
     assert stats.spilled > total // 2 and stats.replayed == stats.spilled
     assert log.calls > log.failures
     assert not list(tmp_path.glob("spill.jsonl*"))
-    # A submit never waits on the database or the disk; the tail left is CPython handing the GIL between five busy
-    # threads (sys.getswitchinterval() is 5 ms), which no queue design removes.
-    latencies.sort()
-    p99 = latencies[int(0.99 * len(latencies))]
-    assert p99 < 0.002, f"p99 submit {p99 * 1e3:.2f} ms"
-    assert latencies[-1] < 0.05, f"slowest submit {latencies[-1] * 1e3:.2f} ms"
+
+
+def test_submit_returns_while_the_database_hangs(engine: Engine, make_entry: EntryFactory, tmp_path: Path) -> None:
+    """Requests never wait on the database: all submits return while every write is still hanging (a behaviour,
+    not a speed; how long a submit takes is measured in benchmarks/serve_load.py)."""
+    entries = [make_entry(i) for i in range(400)]
+    log = HangingLog(engine)
+    writer = BackgroundWriter(log, queue_size=8, batch_size=50, spill_path=tmp_path / "spill.jsonl")
+    assert _submit_from_threads(writer, entries)
+    assert not log.release.is_set()  # the database never answered while the callers ran
+    log.release.set()
+    writer.close(timeout=10)
+    lines = [line for path in tmp_path.glob("spill.jsonl*") for line in path.read_text().splitlines()]
+    spilled = {PredictionEntry.model_validate_json(line).request_id for line in lines}
+    assert spilled == {entry.request_id for entry in entries}  # and the refused writes are all on disk
 
 
 def test_spill_left_by_a_stopped_writer_is_replayed_by_the_next_one(

@@ -20,19 +20,18 @@ from sklearn.preprocessing import StandardScaler
 
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.domain import Split
-from autoinspect.images import letterbox
 from autoinspect.pipelines.labelled_photos import load_split
 from autoinspect.training.lite.backbone import INPUT_MEAN, INPUT_STD, LiteFeatures
+from autoinspect.training.lite.dataset import to_input
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "car-damage"
 
 
 def features(layout: DatasetLayout, split: Split, imgsz: int, body: LiteFeatures) -> tuple[np.ndarray, np.ndarray]:
     rows, damaged = [], []
+    mean, std = torch.tensor(INPUT_MEAN).view(1, 3, 1, 1), torch.tensor(INPUT_STD).view(1, 3, 1, 1)
     for photo in load_split(layout, split):
-        canvas, _ = letterbox(photo.rgb, imgsz)
-        x = (torch.from_numpy(canvas).permute(2, 0, 1).float()[None] / 255 - 0.5) / 0.5
-        assert INPUT_MEAN == (0.5, 0.5, 0.5) and INPUT_STD == (0.5, 0.5, 0.5)
+        x = (to_input(photo.rgb, imgsz)[0][None] - mean) / std
         with torch.no_grad():
             maps = body(x)[-2:]
         rows.append(torch.cat([torch.cat([m.mean((2, 3)), m.amax((2, 3))], 1) for m in maps], 1)[0].numpy())

@@ -32,6 +32,7 @@ from autoinspect.pipelines.training import train_model
 from autoinspect.training.base import TrainConfig
 from autoinspect.training.yolo_backend import export_contract_onnx, ultralytics_device, write_data_view
 from autoinspect.training.yolo_offline import prepare_ultralytics
+from quality_row import HEADER, SEPARATOR, row
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "car-damage"
 TARGET_AP50 = 0.35
@@ -76,16 +77,6 @@ def reference_run(layout: DatasetLayout, config: TrainConfig, work: Path, settin
     return calibrate_and_evaluate(onnx_path, val, test, work / "reference-evaluation")
 
 
-def row(name: str, evaluation: ModelEvaluation, seconds: float) -> str:
-    test = evaluation.test
-    ap = {label: metrics.ap50 or 0.0 for label, metrics in test.detection.per_class.items()}
-    image = test.image_level
-    return (
-        f"| {name} | {ap.get('scratch', 0):.3f} | {ap.get('dent', 0):.3f} | {test.detection.map50 or 0:.3f} "
-        f"| {image.damaged_caught or 0:.2f} | {image.clean_none_rate or 0:.2f} | {seconds / 60:.1f} |"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -122,13 +113,13 @@ def main() -> None:
         else:
             evaluation = train_model(settings, manifest.digest, config).evaluation
             name = f"autoinspect {backend}"
-        rows.append(row(name, evaluation, time.perf_counter() - started))
+        rows.append(row(name, evaluation, (time.perf_counter() - started) / 60))
     print(
         f"data: {args.data} ({manifest.ref.short}), epochs {args.epochs}, imgsz {args.imgsz}, batch {args.batch}, "
         f"device {args.device}; test split, thresholds calibrated on val"
     )
-    print("| model | AP50 scratch | AP50 dent | mAP50 | damaged caught | clean cars None | minutes |")
-    print("|---|---|---|---|---|---|---|")
+    print(HEADER)
+    print(SEPARATOR)
     print("\n".join(rows))
     print(f"targets: AP50 >= {TARGET_AP50} per class, clean None >= {TARGET_CLEAN_NONE}, caught >= {TARGET_CAUGHT}")
 

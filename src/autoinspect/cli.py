@@ -67,6 +67,11 @@ def _echo_json(content: Any) -> None:
     typer.echo(json.dumps(content, indent=2, default=str))
 
 
+QUICK_EPOCHS = 5
+QUICK_IMGSZ = 320
+"""The first model on the synthetic sample: enough to show the loop, a couple of minutes on a laptop CPU."""
+
+
 @app.callback()
 def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
     logging.basicConfig(
@@ -82,8 +87,13 @@ def up(
     name: Annotated[str | None, typer.Option(help="Dataset name (default: the folder name).")] = None,
     class_map: MapOption = None,
     map_file: MapFileOption = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs of the first model, when none is registered.")] = 5,
-    imgsz: Annotated[int, typer.Option(min=32, help="Input size of the first model.")] = 320,
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Epochs of the first model (default: 5 on the synthetic sample, else the recipe's)."),
+    ] = None,
+    imgsz: Annotated[
+        int | None, typer.Option(min=32, help="Input size of the first model (default: 320 synthetic, else 640).")
+    ] = None,
     serve: Annotated[
         bool, typer.Option(help="Start API + UI + scheduler (--no-serve: prepare and train only).")
     ] = True,
@@ -103,7 +113,10 @@ def up(
         typer.echo(f"profile: {result.profile.html}  contact sheet: {result.profile.contact_sheet}")
     from autoinspect.pipelines.stack import Stack, ensure_champion
 
-    config = TrainConfig(epochs=epochs, imgsz=imgsz)
+    # the synthetic sample only shows the loop working, in a couple of minutes; real data gets the default recipe
+    quick = {"epochs": QUICK_EPOCHS, "imgsz": QUICK_IMGSZ} if data is None else {}
+    chosen = {key: value for key, value in {"epochs": epochs, "imgsz": imgsz}.items() if value is not None}
+    config = TrainConfig.model_validate(quick | chosen)
     champion = ensure_champion(settings, f"{version.name}@{version.digest}", config)
     typer.echo(f"champion: version {champion}")
     if not serve:

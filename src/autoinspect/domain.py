@@ -157,6 +157,10 @@ ONNX_OUTPUT = "detections"
 """Output of every exported detector: float32 ``[N, K, 6]`` rows ``x1, y1, x2, y2, score, class_id`` in input
 pixels, best first, score in [0, 1], class id a whole number in [0, C); rows with score 0 are padding. Rows may
 overlap: the Detector applies class-wise NMS, so a backend may export with or without NMS in the graph."""
+ONNX_PRESENCE = "presence"
+"""Optional second output: float32 ``[N, C]``, per photo and class the probability in [0, 1] that the photo shows
+that damage at all. A model that has it answers the verdict from it (see ``ModelMetadata.presence_thresholds``);
+its boxes then locate the damage the verdict names."""
 ONNX_METADATA_KEY = "autoinspect"
 """Key of the ONNX ``metadata_props`` entry that holds :class:`ModelMetadata` as JSON."""
 LETTERBOX_FILL = 114
@@ -178,6 +182,9 @@ class ModelMetadata(BaseModel):
     """Operating threshold per class: a detection below it is dropped (calibrated on val when registered)."""
     iou_threshold: float = 0.6
     """Class-wise NMS overlap above which the lower-scoring box is dropped."""
+    presence_thresholds: dict[str, float] | None = None
+    """Per class, the presence probability at which the verdict names it (calibrated on val); set only for a
+    model with the ``presence`` output, which then decides the verdict instead of the best box score."""
     review_band: tuple[float, float] = (0.25, 0.6)
     """A photo needs a human look when any candidate (post-NMS, any score above the floor) scores in ``[lo, hi)``:
     a finding on weak evidence, or one just under its threshold."""

@@ -14,7 +14,7 @@ import numpy.typing as npt
 import onnx
 import torch
 
-from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ModelMetadata
+from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE, ModelMetadata
 from autoinspect.onnx_metadata import write_metadata
 
 SIZE = 160
@@ -35,6 +35,9 @@ ROWS = (
     (1.0, 0.3, 1),  # a weak dent just right of it: a candidate under the 0.5 threshold, in the review band
 )
 """What the model outputs for a photo with red in it, plus one all-zero padding row."""
+PRESENCE = (0.8, 0.3)
+"""What the presence variant answers per class (scratch, dent) for a photo with red in it; 0 without."""
+PRESENCE_METADATA = METADATA.model_copy(update={"presence_thresholds": {"scratch": 0.5, "dent": 0.5}})
 BACKGROUND = (90, 140, 200)
 RED = (255, 0, 0)
 
@@ -65,22 +68,33 @@ class RedBoxModel(torch.nn.Module):
         return first, end
 
 
-def export(path: Path, *, batch: int | None) -> Path:
-    """Export with a dynamic batch (``batch=None``) or a fixed one, and store the metadata like an exporter."""
+class PresenceRedBoxModel(RedBoxModel):
+    """The same rows, plus the optional ``presence`` output: :data:`PRESENCE` when the photo has red, else 0."""
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        rows = super().forward(images)
+        found = rows[:, 0, 4:5] / ROWS[0][1]
+        return rows, found * torch.tensor([PRESENCE])
+
+
+def export(path: Path, *, batch: int | None, presence: bool = False) -> Path:
+    """Export with a dynamic batch (``batch=None``) or a fixed one, and store the metadata like an exporter;
+    ``presence`` exports :class:`PresenceRedBoxModel` with :data:`PRESENCE_METADATA`."""
     example = torch.zeros(batch or 2, 3, SIZE, SIZE)
     dynamic = None if batch else ({0: torch.export.Dim("batch")},)
+    model = PresenceRedBoxModel(SIZE) if presence else RedBoxModel(SIZE)
     torch.onnx.export(
-        RedBoxModel(SIZE).eval(),
+        model.eval(),
         (example,),
         str(path),
         input_names=[ONNX_INPUT],
-        output_names=[ONNX_OUTPUT],
+        output_names=[ONNX_OUTPUT, ONNX_PRESENCE] if presence else [ONNX_OUTPUT],
         dynamic_shapes=dynamic,
         dynamo=True,
         external_data=False,  # one self-contained file, loadable from bytes as the registry hands it over
         verbose=False,
     )
-    write_metadata(path, METADATA)
+    write_metadata(path, PRESENCE_METADATA if presence else METADATA)
     return path
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from autoinspect.data.synthetic import generate_dataset
-from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT
+from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE
 from autoinspect.images import decode_image, letterbox
 from autoinspect.onnx_metadata import parse_metadata
 from autoinspect.training.base import TrainConfig
@@ -45,12 +45,12 @@ def test_exported_onnx_matches_torch_and_contract(tmp_path: Path) -> None:
     module = ContractDetector(build_detector("efficientnet_lite0", 2, 128, 64, pretrained=False), 128).eval()
     images = torch.rand(3, 3, 128, 128)
     with torch.no_grad():
-        expected = module(images).numpy()
+        expected = module(images)[0].numpy()
     path = export_onnx(module, tmp_path / "m.onnx")
     session = ort.InferenceSession(str(path))
     assert [i.name for i in session.get_inputs()] == [ONNX_INPUT]
-    assert [o.name for o in session.get_outputs()] == [ONNX_OUTPUT]
-    got = session.run(None, {ONNX_INPUT: images.numpy()})[0]
+    assert [o.name for o in session.get_outputs()] == [ONNX_OUTPUT, ONNX_PRESENCE]
+    got = session.run([ONNX_OUTPUT], {ONNX_INPUT: images.numpy()})[0]
     assert got.shape == expected.shape == (3, 300, 6)
     np.testing.assert_allclose(np.sort(got[..., 4], axis=1), np.sort(expected[..., 4], axis=1), atol=1e-5)
     assert (got[..., :4] >= 0).all() and (got[..., :4] <= 128).all()
@@ -80,6 +80,8 @@ def test_smoke_training_lowers_loss_and_exports(tmp_path: Path) -> None:
     assert result.best_epoch == 2 and math.isclose(result.best_score, 0.3)  # the best on val, not the last
     losses = [row["loss/classification"] + row["loss/bbox_regression"] for row in result.history]
     assert sum(losses[-2:]) / 2 < 0.8 * losses[0]  # it learns (single epochs are noisy at this size)
+    presence = [row["loss/presence_cells"] + row["loss/presence_photo"] for row in result.history]
+    assert sum(presence[-2:]) / 2 < 0.8 * presence[0]
     session = ort.InferenceSession(str(result.onnx_path))
     metadata = parse_metadata(session.get_modelmeta().custom_metadata_map, "model")
     assert metadata.classes == ["scratch", "dent"] and metadata.input_size == 128 and metadata.backend == "lite"

@@ -105,7 +105,9 @@ def run(tmp_path_factory: pytest.TempPathFactory, offline_cwd: tuple[Path, list[
     outputs: list[tuple[int, ...]] = []
 
     def scorer(predict: RawPredictor) -> dict[str, float]:
-        outputs.append(predict(np.zeros((3, 3, IMGSZ, IMGSZ), dtype=np.float32)).shape)
+        rows, presence = predict(np.zeros((3, 3, IMGSZ, IMGSZ), dtype=np.float32))
+        assert presence is None
+        outputs.append(rows.shape)
         return {"map50": SCORER_RESULT}
 
     result = YoloBackend().train(layout, small_config(), root / "run", callbacks=recorder, val_scorer=scorer)

@@ -131,6 +131,31 @@ def calibrate_thresholds(
     return chosen
 
 
+def calibrate_presence(images: Sequence[EvalImage], classes: Sequence[str]) -> dict[str, float] | None:
+    """Per class, the presence threshold with the best presence F1 on these (val) photos (ties: the higher);
+    ``None`` when a photo has no presence (the model has no presence output).
+
+    Example:
+        >>> from autoinspect.domain import Annotation, Box
+        >>> dent = [Annotation(label="dent", box=Box(x1=0.1, y1=0.1, x2=0.2, y2=0.2))]
+        >>> calibrate_presence([EvalImage(image_id="a", width=9, height=9, truth=dent, presence={"dent": 0.7}),
+        ...                     EvalImage(image_id="b", width=9, height=9, presence={"dent": 0.4})], ["dent"])
+        {'dent': 0.7}
+    """
+    check_inputs(images, classes)
+    if not images or any(image.presence is None for image in images):
+        return None
+    chosen = {}
+    for label in classes:
+        values = np.array([image.presence[label] for image in images if image.presence is not None])
+        shows = np.array([any(box.label == label for box in image.truth) for image in images])
+        candidates = np.unique(values)[::-1]  # high to low, so argmax keeps the higher threshold on ties
+        f1 = [2 * np.sum(shows & (values >= t)) / max(np.sum(values >= t) + np.sum(shows), 1) for t in candidates]
+        chosen[label] = float(candidates[int(np.argmax(f1))])
+    logger.info("calibrated presence thresholds (presence F1): %s", chosen)
+    return chosen
+
+
 def _checked_target(objective: CalibrationObjective, target: float | None) -> float | None:
     """The damaged-caught target when the objective uses one, refused early when it is missing or out of range."""
     if objective is CalibrationObjective.F1:

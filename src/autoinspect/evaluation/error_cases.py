@@ -85,13 +85,18 @@ def _margin(image: EvalImage, thresholds: Mapping[str, float]) -> float | None:
     return min(gaps) if gaps else None
 
 
-def _error_case(image: EvalImage, row: Mapping[str, ClassMatches], thresholds: Mapping[str, float]) -> ErrorCase:
+def _error_case(
+    image: EvalImage,
+    row: Mapping[str, ClassMatches],
+    thresholds: Mapping[str, float],
+    presence_thresholds: Mapping[str, float] | None,
+) -> ErrorCase:
     boxes = [error for label, matches in row.items() for error in _class_errors(image, matches, thresholds[label])]
     misses = sum(box.kind is ErrorKind.MISSED for box in boxes)
     return ErrorCase(
         image_id=image.image_id,
         truth=truth_verdict(image),
-        predicted=predicted_verdict(image, thresholds),
+        predicted=predicted_verdict(image, thresholds, presence_thresholds),
         false_negatives=misses,
         false_positives=len(boxes) - misses,
         margin=_margin(image, thresholds),
@@ -101,10 +106,14 @@ def _error_case(image: EvalImage, row: Mapping[str, ClassMatches], thresholds: M
 
 
 def rank_error_cases(
-    images: Sequence[EvalImage], table: MatchTable, thresholds: Mapping[str, float], k: int
+    images: Sequence[EvalImage],
+    table: MatchTable,
+    thresholds: Mapping[str, float],
+    k: int,
+    presence_thresholds: Mapping[str, float] | None = None,
 ) -> list[ErrorCase]:
     """The ``k`` worst photos from an existing matching (see the module docstring for the order)."""
-    cases = [_error_case(image, row, thresholds) for image, row in zip(images, table, strict=True)]
+    cases = [_error_case(image, row, thresholds, presence_thresholds) for image, row in zip(images, table, strict=True)]
     wrong = [case for case in cases if case.boxes]
     wrong.sort(key=lambda c: (-(c.false_negatives + c.false_positives), math.inf if c.margin is None else c.margin))
     return wrong[:k]

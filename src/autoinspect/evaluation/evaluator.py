@@ -34,27 +34,31 @@ def evaluate(
     thresholds: Mapping[str, float],
     *,
     error_count: int = 20,
+    presence_thresholds: Mapping[str, float] | None = None,
 ) -> EvaluationResult:
-    """Every metric of a model on these photos; ``error_count`` caps the error gallery.
+    """Every metric of a model on these photos; ``error_count`` caps the error gallery. With
+    ``presence_thresholds`` the verdicts of photos that carry presence come from it, as the Detector serves them;
+    AP and the box operating point always come from the boxes.
 
     Raises ``ValueError`` for labels outside ``classes``, a class without a threshold, or duplicate image ids.
     """
     check_inputs(images, classes, thresholds)
     table = match_images(images, classes)
     pooled = {label: pool([row[label] for row in table]) for label in classes}
-    outcomes = ImageOutcomes.build(images, table, classes, thresholds)
+    outcomes = ImageOutcomes.build(images, table, classes, thresholds, presence_thresholds)
     operating_point, image_level = outcomes.summarise(range(len(images)))
     curves = {label: pr_curve(matches) for label, matches in pooled.items()}
     result = EvaluationResult(
         classes=list(classes),
         thresholds={label: thresholds[label] for label in classes},
+        presence_thresholds=dict(presence_thresholds) if presence_thresholds is not None else None,
         images=len(images),
         detection=detection_metrics(pooled),
         operating_point=operating_point,
         image_level=image_level,
         slices=slice_metrics(images, outcomes),
         pr_curves={label: curve for label, curve in curves.items() if curve is not None},
-        error_cases=rank_error_cases(images, table, thresholds, error_count),
+        error_cases=rank_error_cases(images, table, thresholds, error_count, presence_thresholds),
     )
     logger.info(
         "evaluated %d photos: mAP50 %s, damaged caught %s, clean None rate %s",

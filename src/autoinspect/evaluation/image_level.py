@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from autoinspect.domain import Verdict
 from autoinspect.evaluation.inputs import EvalImage
 from autoinspect.evaluation.rates import rate
+from autoinspect.inference.postprocess import presence_labels
 
 
 class ClassImageMetrics(BaseModel):
@@ -32,6 +33,8 @@ class ClassImageMetrics(BaseModel):
     images_both: int
     precision: float | None
     recall: float | None
+    f1: float | None
+    """Presence F1: does the photo show this class, and does the verdict say so."""
 
 
 class ImageLevelMetrics(BaseModel):
@@ -55,8 +58,14 @@ def truth_verdict(image: EvalImage) -> Verdict:
     return Verdict.from_labels(box.label for box in image.truth)
 
 
-def predicted_verdict(image: EvalImage, thresholds: Mapping[str, float]) -> Verdict:
-    """The served verdict: the classes with a detection scoring at least the class threshold."""
+def predicted_verdict(
+    image: EvalImage, thresholds: Mapping[str, float], presence_thresholds: Mapping[str, float] | None = None
+) -> Verdict:
+    """The served verdict: with presence thresholds and the photo's presence, the classes whose presence reaches
+    them (the Detector's rule for presence models); otherwise the classes with a detection scoring at least the
+    class threshold."""
+    if presence_thresholds is not None and image.presence is not None:
+        return Verdict.from_labels(presence_labels(image.presence, presence_thresholds))
     return Verdict.from_labels(det.label for det in image.predictions if det.confidence >= thresholds[det.label])
 
 
@@ -70,6 +79,7 @@ def _class_metrics(label: str, truths: Sequence[Verdict], predicted: Sequence[Ve
         images_both=both,
         precision=rate(both, sum(flagged)),
         recall=rate(both, sum(in_truth)),
+        f1=rate(2 * both, sum(flagged) + sum(in_truth)),
     )
 
 

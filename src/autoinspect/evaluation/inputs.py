@@ -34,6 +34,8 @@ class EvalImage(BaseModel):
     """Ground-truth boxes; empty for an undamaged car, whose right answer is "None"."""
     predictions: list[Detection] = Field(default_factory=list)
     """Every detection the model returned, in its own order (ties in score keep this order)."""
+    presence: dict[str, float] | None = None
+    """Per class, the model's probability that the photo shows it (models with a presence output only)."""
     attributes: dict[str, str] = Field(default_factory=dict)
     """Slice tags filled by the caller, e.g. ``{"source": "lensor", "brightness": brightness_bucket(121.5)}``."""
 

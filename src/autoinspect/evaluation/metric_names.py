@@ -36,6 +36,8 @@ class MetricName(StrEnum):
     IMAGE_PRECISION = "image/precision"
     """Share of photos flagged with a class that show it."""
     IMAGE_RECALL = "image/recall"
+    IMAGE_F1 = "image/f1"
+    """Presence F1: photos that show a class against photos whose verdict names it."""
 
 
 PER_CLASS: Final = frozenset(
@@ -48,6 +50,7 @@ PER_CLASS: Final = frozenset(
         MetricName.F1,
         MetricName.IMAGE_PRECISION,
         MetricName.IMAGE_RECALL,
+        MetricName.IMAGE_F1,
     }
 )
 """The metrics that exist once per class and need a label in their key."""

@@ -34,14 +34,19 @@ class ImageOutcomes:
 
     @classmethod
     def build(
-        cls, images: Sequence[EvalImage], table: MatchTable, classes: Sequence[str], thresholds: Mapping[str, float]
+        cls,
+        images: Sequence[EvalImage],
+        table: MatchTable,
+        classes: Sequence[str],
+        thresholds: Mapping[str, float],
+        presence_thresholds: Mapping[str, float] | None = None,
     ) -> ImageOutcomes:
         return cls(
             classes=tuple(classes),
             thresholds=dict(thresholds),
             counts=count_table(table, classes, thresholds),
             truth=tuple(truth_verdict(image) for image in images),
-            predicted=tuple(predicted_verdict(image, thresholds) for image in images),
+            predicted=tuple(predicted_verdict(image, thresholds, presence_thresholds) for image in images),
         )
 
     def summarise(self, members: Sequence[int]) -> tuple[dict[str, ClassOperatingPoint], ImageLevelMetrics]:

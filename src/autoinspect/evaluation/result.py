@@ -26,6 +26,8 @@ class EvaluationResult(BaseModel):
     classes: list[str]
     thresholds: dict[str, float]
     """The per-class score thresholds of the operating point, verdicts, slices and error cases."""
+    presence_thresholds: dict[str, float] | None = None
+    """Per-class presence thresholds that decided the verdicts (presence models), else ``None``."""
     images: int
     detection: DetectionMetrics
     """COCO AP per class and mAP: threshold-free, comparable with any published figure."""
@@ -75,4 +77,5 @@ def _point_metrics(operating_point: Mapping[str, ClassOperatingPoint], image_lev
     for label, verdicts in image_level.per_class.items():
         flat[metric_key(MetricName.IMAGE_PRECISION, label)] = verdicts.precision
         flat[metric_key(MetricName.IMAGE_RECALL, label)] = verdicts.recall
+        flat[metric_key(MetricName.IMAGE_F1, label)] = verdicts.f1
     return flat

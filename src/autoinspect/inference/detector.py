@@ -17,12 +17,18 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, Detection, ModelMetadata
+from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE, Detection, ModelMetadata
 from autoinspect.errors import ConfigError
 from autoinspect.images import decode_image
 from autoinspect.inference.letterbox import FloatArray, LetterboxTransform, RGBImage, letterbox_batch
-from autoinspect.inference.model_file import check_signature, describe, open_session, session_metadata
-from autoinspect.inference.postprocess import CANDIDATE_FLOOR, Prediction, StageTimes, build_prediction, decode_rows
+from autoinspect.inference.model_file import check_signature, describe, has_presence, open_session, session_metadata
+from autoinspect.inference.postprocess import (
+    CANDIDATE_FLOOR,
+    Prediction,
+    StageTimes,
+    build_prediction,
+    decode_rows,
+)
 from autoinspect.onnx_metadata import ModelFileError
 
 logger = logging.getLogger(__name__)
@@ -62,6 +68,15 @@ class Detector:
         self._session = open_session(model, intra_op_threads=intra_op_threads, providers=providers)
         self._metadata = session_metadata(self._session, source)
         self._fixed_batch = check_signature(self._session, self._metadata, source)
+        # a presence output answers the verdict once calibrated; before that (a fresh export) the boxes do
+        self._presence = has_presence(self._session, self._metadata, source)
+        self._outputs = [ONNX_OUTPUT, ONNX_PRESENCE] if self._presence else [ONNX_OUTPUT]
+        calibrated = self._metadata.presence_thresholds
+        if calibrated is not None and (not self._presence or set(calibrated) != set(self._metadata.classes)):
+            raise ModelFileError(
+                f"{source}: presence thresholds need the '{ONNX_PRESENCE}' output and exactly the classes "
+                f"{self._metadata.classes}"
+            )
         self._thresholds = _resolve_thresholds(self._metadata, thresholds or {})
         self._chunk_size = self._fixed_batch or max_batch_size
         self._floor = min(CANDIDATE_FLOOR, *self._thresholds.values())
@@ -109,7 +124,8 @@ class Detector:
         started = time.perf_counter()
         batch, transforms = self._preprocess(images)
         letterboxed = time.perf_counter()
-        rows = self._run(batch)[: len(images)]
+        rows, presence = self._run(batch)
+        rows = rows[: len(images)]
         ran = time.perf_counter()
         candidates = [
             self._postprocess(image_rows, transform) for image_rows, transform in zip(rows, transforms, strict=True)
@@ -126,8 +142,10 @@ class Detector:
                 thresholds=self._thresholds,
                 review_band=self._metadata.review_band,
                 timing=timing,
+                presence=self._presence_of(presence, index),
+                presence_thresholds=self._metadata.presence_thresholds,
             )
-            for image_candidates, transform in zip(candidates, transforms, strict=True)
+            for index, (image_candidates, transform) in enumerate(zip(candidates, transforms, strict=True))
         ]
 
     def _preprocess(self, images: Sequence[RGBImage]) -> tuple[FloatArray, list[LetterboxTransform]]:
@@ -138,15 +156,29 @@ class Detector:
             batch = np.concatenate([batch, blanks])
         return batch, transforms
 
-    def _run(self, batch: FloatArray) -> npt.NDArray[np.float32]:
-        (rows,) = self._session.run([ONNX_OUTPUT], {ONNX_INPUT: batch})
-        rows = np.asarray(rows, dtype=np.float32)
+    def _run(self, batch: FloatArray) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+        """Detection rows ``[N, K, 6]`` and, for a presence model, presence ``[N, C]``."""
+        outputs = self._session.run(self._outputs, {ONNX_INPUT: batch})
+        rows = np.asarray(outputs[0], dtype=np.float32)
         if rows.ndim != 3 or rows.shape[0] != batch.shape[0] or rows.shape[2] != 6:
             raise ModelFileError(
                 f"model output '{ONNX_OUTPUT}' has shape {rows.shape} for a batch of {batch.shape[0]}; the contract "
                 f"wants [{batch.shape[0]}, K, 6]"
             )
-        return rows
+        if not self._presence:
+            return rows, None
+        presence = np.asarray(outputs[1], dtype=np.float32)
+        if presence.shape != (batch.shape[0], len(self._metadata.classes)) or not np.isfinite(presence).all():
+            raise ModelFileError(
+                f"model output '{ONNX_PRESENCE}' has shape {presence.shape} (or non-finite values) for a batch of "
+                f"{batch.shape[0]}; the contract wants [{batch.shape[0]}, {len(self._metadata.classes)}] in [0, 1]"
+            )
+        return rows, presence
+
+    def _presence_of(self, presence: npt.NDArray[np.float32] | None, index: int) -> dict[str, float] | None:
+        if presence is None:
+            return None
+        return dict(zip(self._metadata.classes, np.clip(presence[index], 0.0, 1.0).tolist(), strict=True))
 
     def _postprocess(self, rows: npt.NDArray[np.float32], transform: LetterboxTransform) -> list[Detection]:
         return decode_rows(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ModelMetadata
+from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE, ModelMetadata
 from autoinspect.onnx_metadata import ModelFileError, parse_metadata
 
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
@@ -75,6 +75,15 @@ def check_signature(session: ort.InferenceSession, metadata: ModelMetadata, sour
     _check_node(outputs[ONNX_OUTPUT], [None, None, 6], source)
     batch = inputs[0].shape[0]
     return batch if isinstance(batch, int) else None
+
+
+def has_presence(session: ort.InferenceSession, metadata: ModelMetadata, source: str) -> bool:
+    """Whether the graph has the optional ``presence`` output (checked to be ``[N, C]`` floats)."""
+    outputs = {node.name: node for node in session.get_outputs()}
+    if ONNX_PRESENCE not in outputs:
+        return False
+    _check_node(outputs[ONNX_PRESENCE], [None, len(metadata.classes)], source)
+    return True
 
 
 def _check_node(node: ort.NodeArg, expected: list[int | None], source: str) -> None:

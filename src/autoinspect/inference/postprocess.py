@@ -44,7 +44,8 @@ class Prediction(BaseModel):
     score there means the model is unsure about a region, whether that region made it into ``detections``
     (damage reported on weak evidence) or not (damage possibly missed). Scores below ``lo`` count as confidently
     nothing, scores at or above ``hi`` as confidently damage, so one unsure region is enough to send the photo to
-    an inspector even when another region is certain.
+    an inspector even when another region is certain. For a presence model the band applies to the presence
+    probabilities instead: the verdict comes from them.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -57,10 +58,15 @@ class Prediction(BaseModel):
     candidates: list[Detection]
     """Every detection after NMS above :data:`CANDIDATE_FLOOR`, best first: what average precision needs."""
     verdict: Verdict
-    """The damage classes among ``detections``, or ``"None"``."""
+    """The damage classes among ``detections``, or ``"None"``; for a presence model, the classes whose presence
+    reaches its threshold (``detections`` then hold those classes' boxes, see :func:`explained_detections`)."""
     needs_review: bool
     max_score: float = Field(ge=0.0, le=1.0)
-    """The best candidate's score, 0 when there is none: the photo-level confidence that it shows damage."""
+    """The photo-level confidence that it shows damage: the best candidate's score (0 when there is none), or
+    for a presence model the highest presence probability."""
+    presence: dict[str, float] | None = None
+    """Per class, the probability that the photo shows it; only for a model with the ``presence`` output (which
+    decides the verdict once its thresholds are calibrated)."""
     timing: StageTimes
 
     @property
@@ -147,6 +153,26 @@ def needs_review(candidates: Iterable[Detection], review_band: tuple[float, floa
     return any(low <= candidate.confidence < high for candidate in candidates)
 
 
+def presence_labels(presence: Mapping[str, float], thresholds: Mapping[str, float]) -> list[str]:
+    """The classes a presence model's verdict names: those whose probability reaches their threshold."""
+    return [label for label, value in presence.items() if value >= thresholds[label]]
+
+
+def explained_detections(
+    candidates: Sequence[Detection], thresholds: Mapping[str, float], named: Iterable[str]
+) -> list[Detection]:
+    """The boxes of a presence model's answer: for each class the verdict names, its boxes that pass their
+    threshold, or its best candidate when none does (so every named damage is located); none for other classes."""
+    named = set(named)
+    passing = [detection for detection in apply_thresholds(candidates, thresholds) if detection.label in named]
+    located = {detection.label for detection in passing}
+    best = {}
+    for candidate in candidates:  # best first
+        if candidate.label in named - located and candidate.label not in best:
+            best[candidate.label] = candidate
+    return sorted([*passing, *best.values()], key=lambda detection: -detection.confidence)
+
+
 def build_prediction(
     candidates: list[Detection],
     transform: LetterboxTransform,
@@ -154,17 +180,31 @@ def build_prediction(
     thresholds: Mapping[str, float],
     review_band: tuple[float, float],
     timing: StageTimes,
+    presence: Mapping[str, float] | None = None,
+    presence_thresholds: Mapping[str, float] | None = None,
 ) -> Prediction:
-    """Assemble the answer for one photo from its candidates, so every field derives from them one way."""
-    detections = apply_thresholds(candidates, thresholds)
+    """Assemble the answer for one photo from its candidates, so every field derives from them one way; with
+    ``presence`` and its calibrated ``presence_thresholds`` the verdict and review flag come from presence."""
+    if presence is None or presence_thresholds is None:
+        detections = apply_thresholds(candidates, thresholds)
+        verdict = Verdict.from_labels(detection.label for detection in detections)
+        review = needs_review(candidates, review_band)
+        confidence = max((candidate.confidence for candidate in candidates), default=0.0)
+    else:
+        named = presence_labels(presence, presence_thresholds)
+        detections = explained_detections(candidates, thresholds, named)
+        verdict = Verdict.from_labels(named)
+        review = any(review_band[0] <= value < review_band[1] for value in presence.values())
+        confidence = max(presence.values(), default=0.0)
     return Prediction(
         width=transform.width,
         height=transform.height,
         detections=detections,
         candidates=candidates,
-        verdict=Verdict.from_labels(detection.label for detection in detections),
-        needs_review=needs_review(candidates, review_band),
-        max_score=max((candidate.confidence for candidate in candidates), default=0.0),
+        verdict=verdict,
+        needs_review=review,
+        max_score=confidence,
+        presence=dict(presence) if presence is not None else None,
         timing=timing,
     )
 

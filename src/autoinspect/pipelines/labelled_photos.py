@@ -7,7 +7,7 @@ monitoring runs on live photos, bucketed by the evaluator's edges.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,9 @@ class LabelledPhoto:
     truth: list[Annotation]
     attributes: dict[str, str]
 
-    def with_predictions(self, predictions: Sequence[Detection]) -> EvalImage:
+    def with_predictions(
+        self, predictions: Sequence[Detection], presence: Mapping[str, float] | None = None
+    ) -> EvalImage:
         height, width = self.rgb.shape[:2]
         return EvalImage(
             image_id=self.image_id,
@@ -38,6 +40,7 @@ class LabelledPhoto:
             height=height,
             truth=self.truth,
             predictions=list(predictions),
+            presence=dict(presence) if presence is not None else None,
             attributes=self.attributes,
         )
 

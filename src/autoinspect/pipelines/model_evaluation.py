@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from autoinspect.domain import Detection
-from autoinspect.evaluation import EvaluationResult, calibrate_thresholds, evaluate
+from autoinspect.evaluation import EvalImage, EvaluationResult, calibrate_thresholds, evaluate
+from autoinspect.evaluation.calibration import calibrate_presence
 from autoinspect.evaluation.figures import error_gallery, pr_curve_figure
 from autoinspect.inference import Detector
 from autoinspect.inference.letterbox import letterbox_batch
@@ -55,27 +55,39 @@ def make_val_scorer(photos: Sequence[LabelledPhoto], classes: list[str], imgsz: 
     thresholds = dict.fromkeys(classes, SELECTION_THRESHOLD)
 
     def score(predict: RawPredictor) -> Mapping[str, float]:
-        rows = predict(batch)
+        rows, presence = predict(batch)
         images = [
-            photo.with_predictions(decode_rows(r, t, classes=classes, iou_threshold=iou_threshold))
-            for photo, r, t in zip(photos, rows, transforms, strict=True)
+            photo.with_predictions(
+                decode_rows(r, t, classes=classes, iou_threshold=iou_threshold),
+                None if presence is None else dict(zip(classes, presence[index].tolist(), strict=True)),
+            )
+            for index, (photo, r, t) in enumerate(zip(photos, rows, transforms, strict=True))
         ]
-        return evaluate(images, classes, thresholds, error_count=0).flat_metrics()
+        # presence verdicts at thresholds fitted on these same photos: optimistic, but comparable across epochs
+        presence_thresholds = calibrate_presence(images, classes)
+        result = evaluate(images, classes, thresholds, error_count=0, presence_thresholds=presence_thresholds)
+        return result.flat_metrics()
 
     return score
 
 
-def _predict(detector: Detector, photos: Sequence[LabelledPhoto]) -> list[list[Detection]]:
-    return [p.candidates for p in detector.predict_batch([photo.rgb for photo in photos])]
+def _predict(detector: Detector, photos: Sequence[LabelledPhoto]) -> list[EvalImage]:
+    """Every candidate (and the presence, for a presence model) of each photo, ready for the evaluator."""
+    predictions = detector.predict_batch([photo.rgb for photo in photos])
+    return [photo.with_predictions(p.candidates, p.presence) for photo, p in zip(photos, predictions, strict=True)]
 
 
 def evaluate_detector(
-    detector: Detector, photos: Sequence[LabelledPhoto], thresholds: Mapping[str, float]
+    detector: Detector,
+    photos: Sequence[LabelledPhoto],
+    thresholds: Mapping[str, float],
+    presence_thresholds: Mapping[str, float] | None = None,
 ) -> EvaluationResult:
-    """All metrics of a loaded model on decoded photos."""
-    candidates = _predict(detector, photos)
-    images = [photo.with_predictions(c) for photo, c in zip(photos, candidates, strict=True)]
-    return evaluate(images, detector.metadata.classes, thresholds)
+    """All metrics of a loaded model on decoded photos; presence thresholds default to the model's own."""
+    presence_thresholds = presence_thresholds or detector.metadata.presence_thresholds
+    return evaluate(
+        _predict(detector, photos), detector.metadata.classes, thresholds, presence_thresholds=presence_thresholds
+    )
 
 
 def measure_latency(detector: Detector, photos: Sequence[LabelledPhoto], limit: int = 20) -> tuple[float, float]:
@@ -97,12 +109,14 @@ def calibrate_and_evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     detector = Detector(onnx_path)
     classes = detector.metadata.classes
-    val_images = [p.with_predictions(c) for p, c in zip(val, _predict(detector, val), strict=True)]
+    val_images = _predict(detector, val)
     thresholds = calibrate_thresholds(val_images, classes)
-    val_result = evaluate(val_images, classes, thresholds, error_count=0)
+    presence_thresholds = calibrate_presence(val_images, classes)
+    val_result = evaluate(val_images, classes, thresholds, error_count=0, presence_thresholds=presence_thresholds)
     (out_dir / VAL_EVALUATION_FILE).write_text(val_result.model_dump_json(indent=1), encoding="utf-8")
-    write_metadata(onnx_path, detector.metadata.model_copy(update={"score_thresholds": thresholds}))
-    result = evaluate_detector(detector, test, thresholds)
+    calibrated = {"score_thresholds": thresholds, "presence_thresholds": presence_thresholds}
+    write_metadata(onnx_path, detector.metadata.model_copy(update=calibrated))
+    result = evaluate_detector(detector, test, thresholds, presence_thresholds)
     p50, p95 = measure_latency(detector, test)
     figures = [pr_curve_figure(result, out_dir / "pr_curves.png")]
     by_id = {photo.image_id: photo for photo in test}

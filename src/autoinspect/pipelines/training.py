@@ -123,7 +123,7 @@ def _suggest(trial: Any, base: TrainConfig) -> dict[str, Any]:
     if base.backend == "lite":
         lite = base.lite.model_copy(
             update={
-                "zoom": trial.suggest_float("zoom", 1.0, 2.0),
+                "scale_jitter": trial.suggest_float("scale_jitter", 0.0, 0.5),
                 "colour_jitter": trial.suggest_float("colour_jitter", 0.0, 0.5),
             }
         )

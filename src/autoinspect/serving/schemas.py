@@ -42,6 +42,9 @@ class InspectResult(BaseModel):
     """Damage found, best first; boxes are ``x1, y1, x2, y2`` normalised to the photo's width and height."""
     needs_review: bool
     """The model was unsure about a region (a score in its review band): a human should look."""
+    presence: dict[str, float] | None = None
+    """Per class, the model's probability that the photo shows it; for models with a presence output, whose
+    verdict comes from these at thresholds calibrated on val (boxes then locate the classes named)."""
     model_version: str
     route: Route
     """``champion``, or ``challenger`` when a canary answered."""

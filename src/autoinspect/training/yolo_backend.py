@@ -34,7 +34,14 @@ from autoinspect.data.layout import DatasetLayout
 from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ModelMetadata, Split
 from autoinspect.errors import ConfigError
 from autoinspect.onnx_metadata import ModelFileError, write_metadata
-from autoinspect.training.base import RawPredictor, TrainConfig, TrainingCallbacks, TrainResult, ValScorer
+from autoinspect.training.base import (
+    RawOutputs,
+    RawPredictor,
+    TrainConfig,
+    TrainingCallbacks,
+    TrainResult,
+    ValScorer,
+)
 from autoinspect.training.device import resolve_device
 from autoinspect.training.yolo_offline import prepare_ultralytics
 
@@ -375,7 +382,7 @@ def check_contract(path: Path, imgsz: int, n_classes: int) -> None:
     """
     predict = onnx_predictor(path)
     images = np.random.default_rng(0).random((2, 3, imgsz, imgsz), dtype=np.float32)
-    out = predict(images)
+    out, _ = predict(images)
     if out.ndim != 3 or out.shape[0] != len(images) or out.shape[2] != 6:
         raise ModelFileError(f"{path}: output shape {out.shape}, expected [{len(images)}, K, 6]")
     x1, y1, x2, y2, scores, class_ids = np.moveaxis(out, 2, 0)
@@ -397,11 +404,11 @@ def onnx_predictor(path: Path) -> RawPredictor:
     batch_dim = session.get_inputs()[0].shape[0]
     chunk = batch_dim if isinstance(batch_dim, int) else PREDICT_BATCH
 
-    def predict(batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def predict(batch: npt.NDArray[np.float32]) -> RawOutputs:
         outputs = [
             np.asarray(session.run([ONNX_OUTPUT], {ONNX_INPUT: batch[start : start + chunk]})[0], dtype=np.float32)
             for start in range(0, len(batch), chunk)
         ]
-        return np.concatenate(outputs) if outputs else np.zeros((0, 0, 6), dtype=np.float32)
+        return (np.concatenate(outputs) if outputs else np.zeros((0, 0, 6), dtype=np.float32)), None
 
     return predict

@@ -30,7 +30,8 @@ def to_input(rgb: npt.NDArray[np.uint8], imgsz: int) -> tuple[torch.Tensor, floa
 
 
 class LayoutSplit(Dataset[Sample]):
-    """The images of one split; with ``augment`` each access draws a new random view."""
+    """The images of one split; with ``augment`` each access draws a new random view of ``config.train_size``
+    pixels (see :mod:`.augment`), without it the whole photo letterboxed to ``imgsz``."""
 
     def __init__(
         self, layout: DatasetLayout, split: Split, imgsz: int, config: LiteConfig, *, augment: bool, seed: int = 0
@@ -38,6 +39,7 @@ class LayoutSplit(Dataset[Sample]):
         self.items = [item for item in layout.items() if item.split is split]
         self.n_classes = len(layout.names)
         self.imgsz = imgsz
+        self.size = config.train_size(imgsz) if augment else imgsz
         self.config = config
         self.augment = augment
         self.seed = seed
@@ -52,8 +54,8 @@ class LayoutSplit(Dataset[Sample]):
         boxes, labels = _labels(item, self.n_classes, rgb.shape[1], rgb.shape[0])
         if self.augment:
             rng = np.random.default_rng((self.seed, self.epoch, index))
-            rgb, boxes, labels = augment(rgb, boxes, labels, self.config, rng)
-        tensor, scale, pad_x, pad_y = to_input(rgb, self.imgsz)
+            rgb, boxes, labels = augment(rgb, boxes, labels, self.imgsz, self.config, rng)
+        tensor, scale, pad_x, pad_y = to_input(rgb, self.size)
         placed = boxes * scale + np.array([pad_x, pad_y, pad_x, pad_y], dtype=np.float32)
         return tensor, {"boxes": torch.from_numpy(placed).float(), "labels": torch.from_numpy(labels)}
 

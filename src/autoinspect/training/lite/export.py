@@ -1,4 +1,5 @@
-"""The lite detector as the model contract wants it: letterboxed [0, 1] RGB in, ``[N, K, 6]`` detections out.
+"""The lite detector as the model contract wants it: letterboxed [0, 1] RGB in, ``[N, K, 6]`` detections and
+``[N, C]`` presence probabilities out (see :mod:`.presence`).
 
 Decoding (FCOS box coder, ``sqrt(cls * centerness)`` scores, top-K over all levels and classes) happens inside
 the graph, so the ONNX file is a complete detector; class-wise NMS is left to the Detector, which applies it
@@ -16,14 +17,19 @@ from torch import nn
 from torchvision.models.detection import FCOS
 from torchvision.models.detection.image_list import ImageList
 
-from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT
+from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE
 from autoinspect.training.lite.backbone import INPUT_MEAN, INPUT_STD
+from autoinspect.training.lite.model import lite_backbone, presence_head
+from autoinspect.training.lite.presence import photo_logits
+from autoinspect.training.progress import quiet_loggers
 
 logger = logging.getLogger(__name__)
 
 TOP_K = 300
 OPSET = 18
 MAX_BATCH = 256
+EXPORTER_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx")
+"""The exporter's optimisation passes log hundreds of INFO lines per export ("Removed 988 unused nodes")."""
 
 
 def _anchors(model: FCOS, imgsz: int) -> torch.Tensor:
@@ -48,8 +54,9 @@ class ContractDetector(nn.Module):
 
     def __init__(self, model: FCOS, imgsz: int, top_k: int = TOP_K) -> None:
         super().__init__()
-        self.backbone = model.backbone
+        self.backbone = lite_backbone(model)
         self.head = model.head
+        self.presence = presence_head(model)
         anchors = _anchors(model, imgsz)
         self.register_buffer("anchor_centres", (anchors[:, :2] + anchors[:, 2:]) / 2)
         self.register_buffer("anchor_sizes", anchors[:, 2:] - anchors[:, :2])
@@ -58,9 +65,12 @@ class ContractDetector(nn.Module):
         self.imgsz = imgsz
         self.top_k = min(top_k, anchors.shape[0] * model.head.classification_head.num_classes)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``detections`` ``[N, K, 6]`` and ``presence`` ``[N, C]``, from one pass of the backbone."""
         x = (images - self.mean) / self.std
-        out = self.head(list(self.backbone(x).values()))
+        features = self.backbone.features(x)
+        out = self.head(list(self.backbone.pyramid(features).values()))
+        presence = torch.sigmoid(photo_logits(self.presence(features)))
         rel = out["bbox_regression"]  # N x A x 4: distances to the sides, in anchor sizes
         centres, sizes = self.anchor_centres, self.anchor_sizes
         boxes = torch.cat([centres - rel[..., :2] * sizes, centres + rel[..., 2:] * sizes], dim=-1)
@@ -71,7 +81,8 @@ class ContractDetector(nn.Module):
         anchor_index = torch.div(flat_index, n_classes, rounding_mode="floor")
         classes = (flat_index % n_classes).to(boxes.dtype)
         picked = torch.gather(boxes, 1, anchor_index.unsqueeze(-1).expand(-1, -1, 4))
-        return torch.cat([picked, top_scores.unsqueeze(-1), classes.unsqueeze(-1)], dim=-1)
+        detections = torch.cat([picked, top_scores.unsqueeze(-1), classes.unsqueeze(-1)], dim=-1)
+        return detections, presence
 
 
 def export_onnx(module: ContractDetector, path: Path) -> Path:
@@ -81,17 +92,18 @@ def export_onnx(module: ContractDetector, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.rand(2, 3, module.imgsz, module.imgsz)
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-    torch.onnx.export(
-        module,
-        (dummy,),
-        str(path),
-        input_names=[ONNX_INPUT],
-        output_names=[ONNX_OUTPUT],
-        dynamic_shapes={"images": {0: batch}},
-        opset_version=OPSET,
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-    )
+    with quiet_loggers(EXPORTER_LOGGERS):
+        torch.onnx.export(
+            module,
+            (dummy,),
+            str(path),
+            input_names=[ONNX_INPUT],
+            output_names=[ONNX_OUTPUT, ONNX_PRESENCE],
+            dynamic_shapes={"images": {0: batch}},
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
     logger.info("exported %s", path)
     return path

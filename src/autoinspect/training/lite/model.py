@@ -6,7 +6,9 @@ levels start at stride 4: thin scratches of a few pixels still contain grid poin
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -14,9 +16,14 @@ from torchvision.models.detection import FCOS
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelP6P7
 
+from autoinspect.errors import ConfigError
 from autoinspect.training.lite.backbone import INPUT_MEAN, INPUT_STD, LiteFeatures
+from autoinspect.training.lite.presence import PresenceHead
+
+logger = logging.getLogger(__name__)
 
 STRIDES = (4, 8, 16, 32, 64, 128)
+REGRESSION_BIAS = 1.0
 
 
 class LiteFpnBackbone(nn.Module):
@@ -31,17 +38,23 @@ class LiteFpnBackbone(nn.Module):
         self.out_channels = fpn_channels
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        maps = OrderedDict((f"p{i}", f) for i, f in enumerate(self.features(x), start=2))
+        return self.pyramid(self.features(x))
+
+    def pyramid(self, features: list[torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
+        """The FPN levels from the backbone's maps (the export computes those once for this and the presence head)."""
+        maps = OrderedDict((f"p{i}", f) for i, f in enumerate(features, start=2))
         result: OrderedDict[str, torch.Tensor] = self.fpn(maps)
         return result
 
 
 def build_detector(variant: str, num_classes: int, imgsz: int, fpn_channels: int, *, pretrained: bool = True) -> FCOS:
-    """FCOS over the Lite FPN; the transform neither resizes (inputs are letterboxed to ``imgsz``) nor
-    normalises differently from the exported graph."""
+    """FCOS over the Lite FPN, with a :class:`PresenceHead` as its ``presence`` module (FCOS's own forward does not
+    call it; the trainer and the export do). The transform neither resizes (inputs are letterboxed to ``imgsz``)
+    nor normalises differently from the exported graph."""
     anchors = AnchorGenerator(tuple((s,) for s in STRIDES), ((1.0,),) * len(STRIDES))
-    return FCOS(
-        LiteFpnBackbone(variant, fpn_channels, pretrained=pretrained),
+    backbone = LiteFpnBackbone(variant, fpn_channels, pretrained=pretrained)
+    model = FCOS(
+        backbone,
         num_classes=num_classes,
         min_size=imgsz,
         max_size=imgsz,
@@ -51,13 +64,29 @@ def build_detector(variant: str, num_classes: int, imgsz: int, fpn_channels: int
         score_thresh=0.001,
         detections_per_img=300,
     )
+    # torchvision starts the side distances at 0 behind a ReLU: boxes of no size, a GIoU loss of 1 whose gradient
+    # can stay at zero for epochs (measured: stuck at 1.0 for 5 epochs under one seed). One anchor size per side
+    # starts every box at twice its anchor, inside the range FCOS assigns to each level.
+    nn.init.constant_(model.head.regression_head.bbox_reg.bias, REGRESSION_BIAS)
+    model.presence = PresenceHead(backbone.features.channels, num_classes)
+    return model
+
+
+def presence_head(model: FCOS) -> PresenceHead:
+    head = model.presence
+    assert isinstance(head, PresenceHead)
+    return head
+
+
+def lite_backbone(model: FCOS) -> LiteFpnBackbone:
+    backbone = model.backbone
+    assert isinstance(backbone, LiteFpnBackbone)
+    return backbone
 
 
 def backbone_parameters(model: FCOS) -> list[nn.Parameter]:
     """The pretrained feature extractor's parameters (they train at a lower learning rate)."""
-    backbone = model.backbone
-    assert isinstance(backbone, LiteFpnBackbone)
-    return list(backbone.features.parameters())
+    return list(lite_backbone(model).features.parameters())
 
 
 def set_backbone_trainable(model: FCOS, trainable: bool) -> None:
@@ -72,8 +101,17 @@ def keep_backbone_statistics(model: FCOS) -> None:
     Batches of a few high-resolution photos give noisy batch statistics; re-estimating ImageNet's running
     means from them wrecked the features in the epoch the backbone was unfrozen (the loss doubled).
     """
-    backbone = model.backbone
-    assert isinstance(backbone, LiteFpnBackbone)
-    for module in backbone.features.modules():
+    for module in lite_backbone(model).features.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eval()
+
+
+def warm_start(model: FCOS, weights: Path) -> None:
+    """Load a checkpoint of the same recipe; one saved before the presence head existed loads too (the head then
+    starts from scratch), any other mismatch fails."""
+    missing, unexpected = model.load_state_dict(
+        torch.load(weights, map_location="cpu", weights_only=True), strict=False
+    )
+    if unexpected or any(not key.startswith("presence.") for key in missing):
+        raise ConfigError(f"{weights} does not fit this detector: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    logger.info("warm start from %s%s", weights, " (presence head from scratch)" if missing else "")

@@ -18,13 +18,19 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import DataLoader
 from torchvision.models.detection import FCOS
-from tqdm import tqdm
 
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.domain import ModelMetadata, Split
 from autoinspect.errors import ConfigError
 from autoinspect.onnx_metadata import write_metadata
-from autoinspect.training.base import RawPredictor, TrainConfig, TrainingCallbacks, TrainResult, ValScorer
+from autoinspect.training.base import (
+    RawOutputs,
+    RawPredictor,
+    TrainConfig,
+    TrainingCallbacks,
+    TrainResult,
+    ValScorer,
+)
 from autoinspect.training.device import resolve_device
 from autoinspect.training.lite.dataset import LayoutSplit, collate
 from autoinspect.training.lite.export import ContractDetector, export_onnx
@@ -32,13 +38,19 @@ from autoinspect.training.lite.model import (
     backbone_parameters,
     build_detector,
     keep_backbone_statistics,
+    lite_backbone,
+    presence_head,
     set_backbone_trainable,
+    warm_start,
 )
+from autoinspect.training.lite.presence import FeatureTap, presence_loss
+from autoinspect.training.progress import progress_bar, val_summary
 
 logger = logging.getLogger(__name__)
 
 WARMUP_FRACTION = 0.05
 PREDICT_BATCH = 8
+GRAD_CLIP = 10.0
 WEIGHTS_FILE = "best.pt"
 ONNX_FILE = "model.onnx"
 
@@ -61,14 +73,17 @@ def _schedule(step: int, total: int) -> float:
 def torch_predictor(module: ContractDetector, device: torch.device) -> RawPredictor:
     """The exported module as a numpy function, in eval mode and without gradients."""
 
-    def predict(batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def predict(batch: npt.NDArray[np.float32]) -> RawOutputs:
         module.eval()
-        outputs = []
+        detections, presence = [], []
         with torch.no_grad():
             for start in range(0, len(batch), PREDICT_BATCH):
-                chunk = torch.from_numpy(batch[start : start + PREDICT_BATCH]).to(device)
-                outputs.append(module(chunk).float().cpu().numpy())
-        return np.concatenate(outputs) if outputs else np.zeros((0, 0, 6), dtype=np.float32)
+                rows, probabilities = module(torch.from_numpy(batch[start : start + PREDICT_BATCH]).to(device))
+                detections.append(rows.float().cpu().numpy())
+                presence.append(probabilities.float().cpu().numpy())
+        if not detections:
+            return np.zeros((0, 0, 6), dtype=np.float32), None
+        return np.concatenate(detections), np.concatenate(presence)
 
     return predict
 
@@ -93,11 +108,14 @@ class LiteBackend:
         if not len(data):
             raise ConfigError(f"{layout.root} has no train images")
         model = build_detector(
-            config.lite.variant, len(classes), config.imgsz, config.lite.fpn_channels, pretrained=init_weights is None
+            config.lite.variant,
+            len(classes),
+            data.size,
+            config.lite.fpn_channels,
+            pretrained=init_weights is None,
         )
         if init_weights is not None:
-            model.load_state_dict(torch.load(init_weights, map_location="cpu", weights_only=True))
-            logger.info("warm start from %s", init_weights)
+            warm_start(model, init_weights)
         model.to(device)
         loader = DataLoader(
             data,
@@ -124,7 +142,9 @@ class LiteBackend:
         best_score, best_epoch, stale = -math.inf, 0, 0
         for epoch in range(1, config.epochs + 1):
             data.epoch = epoch
-            set_backbone_trainable(model, epoch > config.lite.freeze_backbone_epochs)
+            set_backbone_trainable(
+                model, epoch > config.lite.freeze_backbone_epochs and config.lite.backbone_lr_scale > 0
+            )
             losses = self._epoch(model, loader, optimizer, scheduler, device, epoch, config.epochs)
             metrics = dict(self._validate(model, config, device, val_scorer))
             row = {"epoch": float(epoch), **losses, **metrics, "lr": optimizer.param_groups[0]["lr"]}
@@ -138,8 +158,7 @@ class LiteBackend:
                 torch.save(model.state_dict(), weights)
             else:
                 stale += 1
-            headline = {key: round(value, 4) for key, value in row.items() if "/" not in key or key.startswith("loss/")}
-            logger.info("epoch %d/%d: %s; kept epoch %d", epoch, config.epochs, headline, best_epoch)
+            logger.info("epoch %d/%d val: %s; kept epoch %d", epoch, config.epochs, val_summary(metrics), best_epoch)
             if stale >= config.patience:
                 logger.info("no better %s for %d epochs: stopping", config.select_metric, stale)
                 break
@@ -164,20 +183,32 @@ class LiteBackend:
         totals: dict[str, float] = {}
         batches = 0
         autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-        for images, targets in tqdm(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=None, leave=False):
+        bar = progress_bar(loader, f"epoch {epoch}/{epochs}")
+        tap = FeatureTap(lite_backbone(model).features)
+        presence_ids = {id(p) for p in presence_head(model).parameters()}
+        detector_parameters = [p for p in model.parameters() if id(p) not in presence_ids]
+        for images, targets in bar:
             images = [i.to(device, non_blocking=True) for i in images]
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
             with autocast:
                 loss_parts = model(images, targets)
+                cells = presence_head(model)([f.detach() for f in tap.features])
+                loss_parts |= presence_loss(cells, targets)
             loss = sum(loss_parts.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            # clipped apart: one norm over both would let a burst in the presence head shrink the detector's step
+            torch.nn.utils.clip_grad_norm_(detector_parameters, GRAD_CLIP)
+            torch.nn.utils.clip_grad_norm_(presence_head(model).parameters(), GRAD_CLIP)
             optimizer.step()
             scheduler.step()
             batches += 1
             for name, value in loss_parts.items():
                 totals[f"loss/{name}"] = totals.get(f"loss/{name}", 0.0) + float(value.detach())
+            bar.set_postfix(
+                {name.removeprefix("loss/"): f"{value / batches:.3f}" for name, value in totals.items()}, refresh=False
+            )
+        tap.close()
         return {name: value / max(batches, 1) for name, value in totals.items()}
 
     @staticmethod

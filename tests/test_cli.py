@@ -80,3 +80,13 @@ def test_import_with_class_map_then_validate(sample_root: Path, tmp_path: Path) 
     imported = Path(output.strip().splitlines()[-1])
     code, output = _run("data", "validate", str(imported))
     assert code == 0 and "scratch: 448 boxes" in output and "dent: 100 boxes" in output
+
+
+def test_up_trains_quickly_on_the_synthetic_sample_and_the_default_recipe_on_real_data() -> None:
+    from autoinspect.training.base import TrainConfig
+
+    quick = cli.first_model_config(synthetic=True, epochs=None, imgsz=None)
+    assert (quick.epochs, quick.imgsz) == (cli.QUICK_EPOCHS, cli.QUICK_IMGSZ)
+    assert cli.first_model_config(synthetic=False, epochs=None, imgsz=None) == TrainConfig()
+    given = cli.first_model_config(synthetic=True, epochs=2, imgsz=96)
+    assert (given.epochs, given.imgsz) == (2, 96)

@@ -72,6 +72,14 @@ QUICK_IMGSZ = 320
 """The first model on the synthetic sample: enough to show the loop, a couple of minutes on a laptop CPU."""
 
 
+def first_model_config(*, synthetic: bool, epochs: int | None, imgsz: int | None) -> TrainConfig:
+    """What ``up`` trains when the registry has no champion: on the synthetic sample a quick model that only shows
+    the loop working, on real data the default recipe; options given win either way."""
+    quick = {"epochs": QUICK_EPOCHS, "imgsz": QUICK_IMGSZ} if synthetic else {}
+    chosen = {key: value for key, value in {"epochs": epochs, "imgsz": imgsz}.items() if value is not None}
+    return TrainConfig.model_validate(quick | chosen)
+
+
 @app.callback()
 def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
     logging.basicConfig(
@@ -92,7 +100,7 @@ def up(
         typer.Option(min=1, help="Epochs of the first model (default: 5 on the synthetic sample, else the recipe's)."),
     ] = None,
     imgsz: Annotated[
-        int | None, typer.Option(min=32, help="Input size of the first model (default: 320 synthetic, else 640).")
+        int | None, typer.Option(min=32, help="Input size of the first model (default: 320 synthetic, else 384).")
     ] = None,
     serve: Annotated[
         bool, typer.Option(help="Start API + UI + scheduler (--no-serve: prepare and train only).")
@@ -113,10 +121,7 @@ def up(
         typer.echo(f"profile: {result.profile.html}  contact sheet: {result.profile.contact_sheet}")
     from autoinspect.pipelines.stack import Stack, ensure_champion
 
-    # the synthetic sample only shows the loop working, in a couple of minutes; real data gets the default recipe
-    quick = {"epochs": QUICK_EPOCHS, "imgsz": QUICK_IMGSZ} if data is None else {}
-    chosen = {key: value for key, value in {"epochs": epochs, "imgsz": imgsz}.items() if value is not None}
-    config = TrainConfig.model_validate(quick | chosen)
+    config = first_model_config(synthetic=data is None, epochs=epochs, imgsz=imgsz)
     champion = ensure_champion(settings, f"{version.name}@{version.digest}", config)
     typer.echo(f"champion: version {champion}")
     if not serve:

@@ -150,6 +150,8 @@ class TriggerSettings(BaseModel):
     """Gate: no class may lose more AP50 than this against the champion on the fixed test split."""
     max_clean_none_rate_drop: float = Field(0.0, ge=0.0, le=1.0)
     """Gate: how much the share of clean test photos answered "None" may drop (0: no more false alarms)."""
+    max_damaged_caught_drop: float = Field(0.02, ge=0.0, le=1.0)
+    """Gate: how much the share of damaged test photos caught may drop against the champion."""
     latency_budget_ms: float | None = Field(None, gt=0.0)
     """Gate: p95 latency of the challenger on the test split; ``None`` leaves latency ungated."""
     canary_percent: float = Field(10.0, gt=0.0, le=100.0)

@@ -75,6 +75,7 @@ def loop_settings(tracked_settings: Settings, webhook: tuple[str, list[dict[str,
                 min_canary_reviews=3,
                 max_ap50_drop=1.0,  # tiny models: the offline gates must not decide this test, the reviewers do
                 max_clean_none_rate_drop=1.0,
+                max_damaged_caught_drop=1.0,
             ),
         }
     )

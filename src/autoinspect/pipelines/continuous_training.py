@@ -217,6 +217,7 @@ def register_challenger(settings: Settings, run_id: str) -> int | None:
     gates = GateRules(
         max_ap50_drop=rules.max_ap50_drop,
         max_clean_none_rate_drop=rules.max_clean_none_rate_drop,
+        max_damaged_caught_drop=rules.max_damaged_caught_drop,
         latency_budget_ms=rules.latency_budget_ms,
     )
     registration = register_run(settings, run_id, gates)

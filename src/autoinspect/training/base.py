@@ -41,13 +41,13 @@ class LiteConfig(BaseModel):
     """FPN and head width; FCOS's head uses GroupNorm with 32 groups, so at least two channels per group."""
     freeze_backbone_epochs: int = 1
     """Epochs with the pretrained backbone frozen, so the random head does not wreck its features first."""
-    backbone_lr_scale: float = Field(0.0, ge=0, le=1)
-    """The pretrained backbone learns at this fraction of ``lr`` after the frozen epochs; 0 (the CPU default)
-    keeps it frozen for the whole run: a batch costs about a fifth less on a CPU (2.0 s against 2.6 s for 8
-    views of 320 px on 2 cores), and 800 photos are few to retune ImageNet features with."""
-    crop: int | None = Field(320, ge=32)
+    backbone_lr_scale: float = Field(0.1, ge=0, le=1)
+    """The pretrained backbone learns at this fraction of ``lr`` after the frozen epochs: it needs adjusting, not
+    relearning. 0 keeps it frozen for the whole run (a batch costs about a fifth less on a CPU)."""
+    crop: int | None = Field(None, ge=32)
     """Side of the training views, cut at the serving scale (see :mod:`~autoinspect.training.lite.augment`);
-    ``None`` trains on whole photos at ``imgsz``. 320 of a 640 model costs a quarter of the whole photo."""
+    ``None`` (the default) trains on whole photos at ``imgsz``. 320 of a 640 model costs a quarter of a whole
+    photo per view; measured on the full split it learnt boxes worse than whole photos (BENCHMARKS.md)."""
     scale_jitter: float = Field(0.25, ge=0, lt=1)
     """Training views are scaled by a factor drawn log-uniformly from [1 / (1 + j), 1 + j] around serving scale."""
     focus_probability: float = Field(0.7, ge=0, le=1)
@@ -76,9 +76,9 @@ class TrainConfig(BaseModel):
 
     backend: BackendName = "lite"
     epochs: int = Field(8, ge=1)
-    """The default recipe is sized for a 2-core CPU: 8 epochs of the lite backend on ~800 photos fit, evaluation
-    included, in an hour there. On a GPU give more (``--epochs 60``)."""
-    imgsz: int = Field(640, ge=32)
+    """The default recipe is sized for a 2-core CPU: 8 epochs of the lite backend at 384 px on ~800 photos fit,
+    evaluation included, in an hour there. On a GPU give more (``--epochs 60 --imgsz 640``)."""
+    imgsz: int = Field(384, ge=32)
     batch: int = Field(8, ge=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)

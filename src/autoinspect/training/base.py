@@ -76,8 +76,8 @@ class TrainConfig(BaseModel):
 
     backend: BackendName = "lite"
     epochs: int = Field(8, ge=1)
-    """The default recipe is sized for a 2-core CPU: 8 epochs of the lite backend at 384 px on ~800 photos fit,
-    evaluation included, in an hour there. On a GPU give more (``--epochs 60 --imgsz 640``)."""
+    """The default recipe is sized for a 2-core CPU: 8 epochs of the lite backend at 384 px on ~800 photos (6.5-8
+    minutes an epoch measured there) aim at an hour, evaluation included. On a GPU give more (``--epochs 60``)."""
     imgsz: int = Field(384, ge=32)
     batch: int = Field(8, ge=1)
     lr: float = Field(1e-3, gt=0)

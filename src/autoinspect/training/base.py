@@ -47,7 +47,7 @@ class LiteConfig(BaseModel):
     crop: int | None = Field(None, ge=32)
     """Side of the training views, cut at the serving scale (see :mod:`~autoinspect.training.lite.augment`);
     ``None`` (the default) trains on whole photos at ``imgsz``. 320 of a 640 model costs a quarter of a whole
-    photo per view; measured on the full split it learnt boxes worse than whole photos (BENCHMARKS.md)."""
+    photo per view; in the one full-split run measured (with a frozen backbone) its boxes were worse (BENCHMARKS.md)."""
     scale_jitter: float = Field(0.25, ge=0, lt=1)
     """Training views are scaled by a factor drawn log-uniformly from [1 / (1 + j), 1 + j] around serving scale."""
     focus_probability: float = Field(0.7, ge=0, le=1)

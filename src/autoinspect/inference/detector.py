@@ -28,6 +28,7 @@ from autoinspect.inference.postprocess import (
     StageTimes,
     build_prediction,
     decode_rows,
+    presence_by_class,
 )
 from autoinspect.onnx_metadata import ModelFileError
 
@@ -178,7 +179,7 @@ class Detector:
     def _presence_of(self, presence: npt.NDArray[np.float32] | None, index: int) -> dict[str, float] | None:
         if presence is None:
             return None
-        return dict(zip(self._metadata.classes, np.clip(presence[index], 0.0, 1.0).tolist(), strict=True))
+        return presence_by_class(self._metadata.classes, presence[index])
 
     def _postprocess(self, rows: npt.NDArray[np.float32], transform: LetterboxTransform) -> list[Detection]:
         return decode_rows(

@@ -149,8 +149,18 @@ def apply_thresholds(detections: Iterable[Detection], thresholds: Mapping[str, f
 
 def needs_review(candidates: Iterable[Detection], review_band: tuple[float, float]) -> bool:
     """Whether any candidate's score lies in ``[lo, hi)``: the rule documented on :class:`Prediction`."""
+    return in_review_band((candidate.confidence for candidate in candidates), review_band)
+
+
+def in_review_band(scores: Iterable[float], review_band: tuple[float, float]) -> bool:
+    """Whether any score (a box's, or a presence probability) lies in ``[lo, hi)``."""
     low, high = review_band
-    return any(low <= candidate.confidence < high for candidate in candidates)
+    return any(low <= score < high for score in scores)
+
+
+def presence_by_class(classes: Sequence[str], row: npt.NDArray[np.floating]) -> dict[str, float]:
+    """One photo's ``presence`` output row as ``{class: probability}``, clipped to [0, 1]."""
+    return dict(zip(classes, np.clip(row, 0.0, 1.0).tolist(), strict=True))
 
 
 def presence_labels(presence: Mapping[str, float], thresholds: Mapping[str, float]) -> list[str]:
@@ -194,7 +204,7 @@ def build_prediction(
         named = presence_labels(presence, presence_thresholds)
         detections = explained_detections(candidates, thresholds, named)
         verdict = Verdict.from_labels(named)
-        review = any(review_band[0] <= value < review_band[1] for value in presence.values())
+        review = in_review_band(presence.values(), review_band)
         confidence = max(presence.values(), default=0.0)
     return Prediction(
         width=transform.width,

@@ -21,7 +21,7 @@ from autoinspect.evaluation.calibration import calibrate_presence
 from autoinspect.evaluation.figures import error_gallery, pr_curve_figure
 from autoinspect.inference import Detector
 from autoinspect.inference.letterbox import letterbox_batch
-from autoinspect.inference.postprocess import decode_rows
+from autoinspect.inference.postprocess import decode_rows, presence_by_class
 from autoinspect.onnx_metadata import write_metadata
 from autoinspect.pipelines.labelled_photos import LabelledPhoto
 from autoinspect.registry.gates import LATENCY_MS_P95
@@ -59,7 +59,7 @@ def make_val_scorer(photos: Sequence[LabelledPhoto], classes: list[str], imgsz: 
         images = [
             photo.with_predictions(
                 decode_rows(r, t, classes=classes, iou_threshold=iou_threshold),
-                None if presence is None else dict(zip(classes, presence[index].tolist(), strict=True)),
+                None if presence is None else presence_by_class(classes, presence[index]),
             )
             for index, (photo, r, t) in enumerate(zip(photos, rows, transforms, strict=True))
         ]

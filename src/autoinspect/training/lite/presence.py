@@ -68,7 +68,10 @@ class FeatureTap:
     def _keep(self, _module: nn.Module, _inputs: object, output: list[torch.Tensor]) -> None:
         self.features = output
 
-    def close(self) -> None:
+    def __enter__(self) -> FeatureTap:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
         self._handle.remove()
 
 

@@ -184,31 +184,31 @@ class LiteBackend:
         batches = 0
         autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
         bar = progress_bar(loader, f"epoch {epoch}/{epochs}")
-        tap = FeatureTap(lite_backbone(model).features)
         presence_ids = {id(p) for p in presence_head(model).parameters()}
         detector_parameters = [p for p in model.parameters() if id(p) not in presence_ids]
-        for images, targets in bar:
-            images = [i.to(device, non_blocking=True) for i in images]
-            targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-            with autocast:
-                loss_parts = model(images, targets)
-                cells = presence_head(model)([f.detach() for f in tap.features])
-                loss_parts |= presence_loss(cells, targets)
-            loss = sum(loss_parts.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # clipped apart: one norm over both would let a burst in the presence head shrink the detector's step
-            torch.nn.utils.clip_grad_norm_(detector_parameters, GRAD_CLIP)
-            torch.nn.utils.clip_grad_norm_(presence_head(model).parameters(), GRAD_CLIP)
-            optimizer.step()
-            scheduler.step()
-            batches += 1
-            for name, value in loss_parts.items():
-                totals[f"loss/{name}"] = totals.get(f"loss/{name}", 0.0) + float(value.detach())
-            bar.set_postfix(
-                {name.removeprefix("loss/"): f"{value / batches:.3f}" for name, value in totals.items()}, refresh=False
-            )
-        tap.close()
+        with FeatureTap(lite_backbone(model).features) as tap:
+            for images, targets in bar:
+                images = [i.to(device, non_blocking=True) for i in images]
+                targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+                with autocast:
+                    loss_parts = model(images, targets)
+                    cells = presence_head(model)([f.detach() for f in tap.features])
+                    loss_parts |= presence_loss(cells, targets)
+                loss = sum(loss_parts.values())
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                # clipped apart: one norm over both would let a burst in the presence head shrink the detector's step
+                torch.nn.utils.clip_grad_norm_(detector_parameters, GRAD_CLIP)
+                torch.nn.utils.clip_grad_norm_(presence_head(model).parameters(), GRAD_CLIP)
+                optimizer.step()
+                scheduler.step()
+                batches += 1
+                for name, value in loss_parts.items():
+                    totals[f"loss/{name}"] = totals.get(f"loss/{name}", 0.0) + float(value.detach())
+                bar.set_postfix(
+                    {name.removeprefix("loss/"): f"{value / batches:.3f}" for name, value in totals.items()},
+                    refresh=False,
+                )
         return {name: value / max(batches, 1) for name, value in totals.items()}
 
     @staticmethod

@@ -2,7 +2,9 @@
 val, measure the test split. For runs stopped before their last epoch, whose ``best.pt`` is all they left.
 
 Run: .venv/bin/python benchmarks/evaluate_checkpoint.py RUN_DIR/best.pt --imgsz 384 --out /tmp/eval
-     [--data ../shared/data/car-damage-full] [--variant efficientnet_lite0] [--fpn-channels 96]
+     [--data ../shared/data/car-damage-full] [--config run.yaml]
+
+``--config`` is the run's YAML (``autoinspect train --config``), whose ``lite`` options shape the network.
 then: .venv/bin/python benchmarks/quality_row.py /tmp/eval/evaluation/evaluation.json
 """
 
@@ -12,13 +14,14 @@ import argparse
 from pathlib import Path
 
 import torch
+import yaml
 
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.domain import ModelMetadata, Split
 from autoinspect.onnx_metadata import write_metadata
 from autoinspect.pipelines.labelled_photos import load_split
 from autoinspect.pipelines.model_evaluation import calibrate_and_evaluate
-from autoinspect.training.base import TrainConfig
+from autoinspect.training.base import LiteConfig, TrainConfig
 from autoinspect.training.lite.export import ContractDetector, export_onnx
 from autoinspect.training.lite.model import build_detector
 
@@ -31,11 +34,11 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, required=True, help="the serving size the run was trained for")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--variant", default="efficientnet_lite0")
-    parser.add_argument("--fpn-channels", type=int, default=96)
+    parser.add_argument("--config", type=Path, help="the run's YAML, for its lite options (default: the defaults)")
     args = parser.parse_args()
     layout = DatasetLayout(args.data)
-    model = build_detector(args.variant, len(layout.names), args.imgsz, args.fpn_channels, pretrained=False)
+    lite = TrainConfig.model_validate(yaml.safe_load(args.config.read_text())).lite if args.config else LiteConfig()
+    model = build_detector(lite, len(layout.names), args.imgsz, pretrained=False)
     model.load_state_dict(torch.load(args.checkpoint, map_location="cpu", weights_only=True))
     onnx_path = export_onnx(ContractDetector(model.eval(), args.imgsz), args.out / "model.onnx")
     threshold = TrainConfig.model_fields["score_threshold"].default

@@ -30,6 +30,7 @@ from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ModelMetadata
 from autoinspect.images import decode_image
 from autoinspect.inference import Detector, Prediction, letterbox_batch
 from autoinspect.onnx_metadata import write_metadata
+from autoinspect.training.base import LiteConfig
 from autoinspect.training.lite.export import ContractDetector, export_onnx
 from autoinspect.training.lite.model import build_detector
 
@@ -45,7 +46,7 @@ def export_lite(folder: Path) -> Path:
     """The ``lite`` backend's own graph at 640 px, exported by its own exporter: ImageNet backbone, untrained
     FPN and head. Timing does not depend on the weights, only on the graph, so this is what a trained lite model
     costs; its near-prior scores keep every photo's candidate list long, the post-processing worst case."""
-    module = ContractDetector(build_detector("efficientnet_lite0", len(CLASSES), IMGSZ, 96), IMGSZ)
+    module = ContractDetector(build_detector(LiteConfig(), len(CLASSES), IMGSZ), IMGSZ)
     path = export_onnx(module, folder / "lite.onnx")
     metadata = ModelMetadata(
         classes=CLASSES,

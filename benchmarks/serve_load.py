@@ -226,13 +226,14 @@ class Server:
 
 
 @contextmanager
-def running_server(home: Path, log_path: Path) -> Iterator[Server]:
+def running_server(home: Path, log_path: Path, settings: Mapping[str, str] | None = None) -> Iterator[Server]:
     """``autoinspect serve`` on a free loopback port, ready (``/readyz`` 200) on entry, stopped with SIGINT on exit.
 
     Its output goes to ``log_path`` (a pipe nobody reads would fill and stall it); the tail is shown on failure.
+    ``settings`` are extra ``AUTOINSPECT_*`` variables for the server.
     """
     port = free_port()
-    env = os.environ | {"AUTOINSPECT_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env = os.environ | {"AUTOINSPECT_HOME": str(home), "PYTHONUNBUFFERED": "1"} | dict(settings or {})
     command = [sys.executable, "-m", "autoinspect", "serve", "--host", HOST, "--port", str(port)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)

@@ -27,6 +27,7 @@ from autoinspect.domain import Split
 from autoinspect.errors import AutoInspectError
 from autoinspect.evaluation import EvaluationResult
 from autoinspect.pipelines.dataset import as_layout, prepare_dataset, validate_dataset, version_dataset
+from autoinspect.private_files import private_dir
 from autoinspect.store import ApiKeys, create_schema, make_engine
 from autoinspect.training.base import BackendName, TrainConfig
 
@@ -86,6 +87,7 @@ def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="De
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    private_dir(get_settings().home)  # databases, keys and photos live there: owner-only from the first command
 
 
 @app.command()

@@ -19,6 +19,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from autoinspect.domain import DECODE_MAX_SIDE
+
 DEFAULT_CONFIG_FILE = Path("autoinspect.yaml")
 
 
@@ -86,8 +88,16 @@ class ServingSettings(BaseModel):
     """Largest request body; bigger uploads are refused with 413 before they are read into memory."""
     max_batch_files: int = Field(16, ge=1)
     """Most photos in one ``/v1/inspect/batch`` request."""
-    max_pixels: int = Field(40_000_000, ge=1)
-    """Largest photo decoded (width x height); a decompression bomb is refused from its header."""
+    max_pixels: int = Field(24_000_000, ge=1)
+    """Largest frame decoded (width x height): a 12 or 24 MP phone photo, not a decompression bomb, which is
+    refused from its header. A JPEG counts at the reduced scale it is decoded at (see ``max_side``), so a 48 MP
+    phone JPEG passes at half scale, while a 30 MP PNG, which must be decoded whole, does not."""
+    max_side: int = Field(DECODE_MAX_SIDE, ge=32)
+    """Photos are decoded to at most this many pixels on the long side (JPEGs without ever holding the full
+    frame); answers still report the photo's own size, and boxes are normalised to it."""
+    max_concurrent_decodes: int = Field(4, ge=1)
+    """Photos decoded at once across all requests; with ``max_pixels`` this bounds decoding memory (each frame
+    takes at most 4 bytes a pixel) however many requests and batches arrive together."""
     inference_threads: int | None = Field(None, ge=1)
     """ONNX Runtime threads per model run; ``None`` lets it use one per physical core."""
     max_concurrent_runs: int = Field(2, ge=1)

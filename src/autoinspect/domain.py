@@ -166,6 +166,9 @@ ONNX_METADATA_KEY = "autoinspect"
 LETTERBOX_FILL = 114
 """Grey (0-255) of the letterbox padding; the photo is resized to fit ``S`` keeping its aspect and centred,
 as Ultralytics does, so every backend sees the same input."""
+DECODE_MAX_SIDE = 2048
+"""Long side of the photos the prediction path decodes (see :mod:`autoinspect.images`): 3x the largest model
+input in use (640), so the model's own letterbox still resizes from more pixels than it keeps."""
 
 
 class ModelMetadata(BaseModel):

@@ -7,13 +7,16 @@ need the same configuration, and the package import rules let each of them reach
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
+from sqlalchemy.engine import make_url
 
 from autoinspect.config import Settings
+from autoinspect.private_files import private_dir, private_file
 
 TAG_GIT_SHA = MLFLOW_GIT_COMMIT
 """Runs record the commit under MLflow's own key, so its UI links it; model versions copy it."""
@@ -35,7 +38,10 @@ def configure_mlflow(settings: Settings) -> str:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = settings.tracking_uri
     if uri.startswith("sqlite:"):
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.home)
+        database = make_url(uri).database
+        if database and database != ":memory:":
+            private_file(Path(database))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     experiment_id = _ensure_experiment(MlflowClient(), settings)

@@ -47,6 +47,34 @@ def test_exif_orientation_is_applied(photo: np.ndarray) -> None:
     assert decoded.rgb.shape[:2] == (photo.shape[1], photo.shape[0])
 
 
+def test_capped_decoding_keeps_the_photo_upright_and_reports_its_own_size(photo: np.ndarray) -> None:
+    big = np.kron(photo, np.ones((4, 4, 1), dtype=np.uint8))  # 480 x 640
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    full = decode_image(_jpeg(big, exif=exif.tobytes(), quality=95))
+    capped = decode_image(_jpeg(big, exif=exif.tobytes(), quality=95), max_side=160)
+    assert (capped.source_width, capped.source_height) == (480, 640) == (full.width, full.height)
+    assert capped.rgb.shape == (160, 120, 3)
+    shrunk = np.asarray(Image.fromarray(full.rgb).resize((120, 160), Image.Resampling.BILINEAR), dtype=np.int16)
+    assert np.abs(capped.rgb.astype(np.int16) - shrunk).mean() < 8  # the same picture (turned: ~60), at 1/4 scale
+    small = decode_image(_jpeg(photo), max_side=1000)
+    assert small.rgb.shape == photo.shape and (small.source_width, small.source_height) == (160, 120)
+
+
+def test_a_jpeg_counts_at_the_scale_it_is_decoded_at_and_other_formats_whole() -> None:
+    flat = np.full((2400, 3200, 3), 90, dtype=np.uint8)  # 7.7 MP
+    jpeg = _jpeg(flat)
+    decoded = decode_image(jpeg, max_pixels=1_000_000, max_side=800)  # decoded at 1/4: 0.48 MP
+    assert decoded.rgb.shape == (600, 800, 3) and decoded.source_width == 3200
+    with pytest.raises(ImageDecodeError, match=r"above the limit of 1,000,000 \(decoded at 1600x1200\)"):
+        decode_image(jpeg, max_pixels=1_000_000, max_side=1600)
+    png = io.BytesIO()
+    Image.fromarray(flat).save(png, format="PNG")
+    with pytest.raises(ImageDecodeError, match="7,680,000 pixels, above the limit"):
+        decode_image(png.getvalue(), max_pixels=1_000_000, max_side=800)
+    assert decode_image(png.getvalue(), max_side=800).rgb.shape == (600, 800, 3)
+
+
 def test_label_rows_boxes_polygons_and_problems() -> None:
     text = "\n".join(
         [

@@ -6,7 +6,7 @@ import pytest
 from eval_factories import CLASSES, det, gt
 
 from autoinspect.evaluation import EvalImage, evaluate
-from autoinspect.evaluation.calibration import calibrate_presence
+from autoinspect.evaluation.calibration import balance_verdict, calibrate_presence
 
 SCRATCH = gt("scratch", 0.1, 0.1, 0.3, 0.2)
 DENT = gt("dent", 0.5, 0.5, 0.7, 0.7)
@@ -48,3 +48,15 @@ def test_presence_calibration_picks_the_best_f1_per_class() -> None:
 
 def test_no_presence_calibration_for_a_model_without_presence() -> None:
     assert calibrate_presence([image("a", [SCRATCH], None)], CLASSES) is None
+
+
+def test_the_verdict_balance_raises_loose_thresholds_until_clean_cars_are_left_alone() -> None:
+    damaged = [image(f"d{i}", [SCRATCH], {"scratch": 0.5 + 0.04 * i, "dent": 0.1}) for i in range(8)]
+    clean = [image(f"c{i}", [], {"scratch": 0.2 + 0.05 * i, "dent": 0.1}) for i in range(4)]  # up to 0.35
+    loose = {"scratch": 0.25, "dent": 0.9}  # flags 3 of the 4 clean photos
+    balanced = balance_verdict([*damaged, *clean], CLASSES, loose)
+    assert 0.35 < balanced["scratch"] <= 0.5  # between the cleanest false alarm and the weakest damage
+    assert balanced["dent"] > loose["dent"]  # one common shift: the classes keep their order
+    flagged = [(p.presence or {})["scratch"] >= balanced["scratch"] for p in [*damaged, *clean]]
+    assert flagged == [True] * 8 + [False] * 4
+    assert balance_verdict(damaged, CLASSES, loose) == loose  # no clean photo: nothing to balance

@@ -18,6 +18,7 @@ import pytest
 from autoinspect.config import AlertSettings
 from autoinspect.data.synthetic import SyntheticStyle, generate_image
 from autoinspect.domain import Box, Detection
+from autoinspect.images import DecodedImage
 from autoinspect.monitoring.drift import IMAGE_FEATURE_COLUMNS, DriftResult, input_drift, output_drift
 from autoinspect.monitoring.features import live_features
 from autoinspect.store import PredictionEntry, Route
@@ -33,7 +34,8 @@ def photo_features(n: int, seed: int, brightness_shift: float = 0.0) -> pd.DataF
         generate_image(np.random.default_rng([seed, i]), size=(64, 64), damaged=i % 4 != 0, style=style)[0]
         for i in range(n)
     )
-    return pd.DataFrame.from_records([live_features(rgb) for rgb in photos])
+    decoded = (DecodedImage(rgb, "PNG", 1, source_width=64, source_height=64) for rgb in photos)
+    return pd.DataFrame.from_records([live_features(photo) for photo in decoded])
 
 
 @pytest.fixture(scope="module")

@@ -211,7 +211,7 @@ def _log_window(settings: Settings, name: str, seed: int, end: datetime, folder:
             needs_review=i % 5 == 0,
             max_score=0.1 if i % 2 == 0 else 0.9,
             latency_ms=20.0 + i,
-            features=live_features(decode_image(item.image).rgb),
+            features=live_features(decode_image(item.image)),
         )
         for i, item in enumerate(layout.items())
     ]

@@ -128,7 +128,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str,
 
     def live(name: str, seed: int, style: SyntheticStyle) -> list[dict[str, Any]]:
         layout = generate_dataset(root / name, WINDOW, seed=seed, size=SIZE, splits=None, style=style)
-        return [live_features(decode_image(item.image).rgb) for item in layout.items()]
+        return [live_features(decode_image(item.image)) for item in layout.items()]
 
     return {
         "reference": table.to_dict(orient="records"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -13,11 +14,13 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from PIL import Image
+from registered import flip_weight_signs
 
 from autoinspect.config import Settings
 from autoinspect.domain import DatasetRef, ModelMetadata
 from autoinspect.registry.aliases import CHAMPION, promote
 from autoinspect.registry.mlflow_registry import (
+    ModelIntegrityError,
     RegisteredModel,
     RegistryError,
     download_model_files,
@@ -28,6 +31,7 @@ from autoinspect.registry.mlflow_registry import (
     model_uri,
     register_model,
 )
+from autoinspect.registry.model_files import ARTIFACT_KEYS
 from autoinspect.training.tracking import TAG_GIT_SHA
 
 METRICS = {"map50": 0.61, "ap50/scratch": 0.58, "ap50/dent": 0.64, "image/clean_none_rate": 0.9}
@@ -62,12 +66,12 @@ def register(
     return _register
 
 
-def test_register_records_lineage_in_version_tags(
-    register: Register, tracked_settings: Settings, training_run: str, dataset: DatasetRef
+def test_register_records_lineage_and_checksums_in_version_tags(
+    register: Register, tracked_settings: Settings, training_run: str, dataset: DatasetRef, onnx_model: Path
 ) -> None:
     registered = register()
 
-    assert registered == RegisteredModel(
+    assert registered.model_copy(update={"sha256": {}}) == RegisteredModel(
         name=tracked_settings.tracking.model_name,
         version=1,
         run_id=training_run,
@@ -76,6 +80,8 @@ def test_register_records_lineage_in_version_tags(
         backend="lite",
         aliases=[],
     )
+    assert set(registered.sha256) == set(ARTIFACT_KEYS.values())
+    assert registered.sha256["model.onnx"] == hashlib.sha256(onnx_model.read_bytes()).hexdigest()
     client = MlflowClient()
     tags = client.get_model_version(tracked_settings.tracking.model_name, "1").tags
     assert tags["run_id"] == training_run
@@ -133,6 +139,21 @@ def test_download_gives_the_registered_files(
     assert files.reference_features is not None
     assert files.reference_features.read_bytes() == reference_csv.read_bytes()
     assert download_onnx(tracked_settings, 1, tmp_path / "by-number").read_bytes() == onnx_model.read_bytes()
+
+
+def test_files_changed_in_the_artifact_store_are_refused(
+    register: Register, tracked_settings: Settings, tmp_path: Path
+) -> None:
+    registered = register()
+    assert set(registered.sha256) >= {"model.onnx", "thresholds.json", "metadata.json"}
+    assert get_version(tracked_settings, 1).sha256 == registered.sha256
+    assert flip_weight_signs(tracked_settings) == 1
+    with pytest.raises(ModelIntegrityError, match=r"version 1's model.onnx .*SHA-256 mismatch"):
+        download_model_files(tracked_settings, 1, tmp_path / "flipped")
+    for path in tracked_settings.artifacts_dir.rglob("thresholds.json"):
+        path.write_text('{"scratch": 0.99, "dent": 0.99}')
+    with pytest.raises(ModelIntegrityError, match=r"model\.onnx, thresholds\.json"):
+        download_model_files(tracked_settings, 1, tmp_path / "both")
 
 
 def _png(width: int, height: int) -> bytes:

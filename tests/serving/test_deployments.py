@@ -3,7 +3,6 @@ traffic on a real uvicorn server, and a failed model load that leaves the champi
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -12,10 +11,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from registered import flip_weight_signs
 from served import KeyFactory, jpeg, running_service, wait_for_log
 
 from autoinspect.config import Settings
-from autoinspect.registry.aliases import promote
+from autoinspect.registry.aliases import CHALLENGER, CHAMPION, promote
+from autoinspect.registry.mlflow_registry import get_by_alias
+from autoinspect.serving.app import create_app
 from autoinspect.store import PredictionEntry, Route, Scope
 
 
@@ -88,18 +90,51 @@ def test_promote_and_rollback_are_one_call_each(client: TestClient, make_key: Ke
     assert client.post("/v1/admin/promote", json={"version": 9}, headers=admin).status_code == 409
 
 
-def test_a_model_that_fails_to_load_leaves_the_champion_serving(
+def test_a_version_that_cannot_be_served_is_refused_and_the_registry_left_as_it_was(
     client: TestClient, make_key: KeyFactory, registry: Settings
 ) -> None:
-    for onnx in registry.artifacts_dir.rglob("model.onnx"):  # the artifact store got corrupted after v1 loaded
-        onnx.write_bytes(b"not a model")
     admin, key = {"X-API-Key": make_key(Scope.ADMIN)}, make_key(Scope.INSPECT)
-    state = client.post("/v1/admin/promote", json={"version": 2}, headers=admin).json()
-    assert state["champion"] == 1 and state["last_refresh_error"]
-    assert _inspect(client, key)["model_version"] == "1"
-    assert client.get("/readyz").json()["champion"] == 1
-    errors = re.search(r"^autoinspect_registry_refresh_errors (\S+)$", client.get("/metrics").text, re.MULTILINE)
-    assert errors and float(errors.group(1)) >= 1  # the poller keeps retrying the broken version meanwhile
+    assert flip_weight_signs(registry, version=2) == 1  # tampered in the artifact store after registration
+    response = client.post("/v1/admin/promote", json={"version": 2, "reason": "better"}, headers=admin)
+    detail = response.json()["detail"]
+    assert response.status_code == 502 and "version 2 cannot be served" in detail and "not changed" in detail
+    assert "SHA-256 mismatch" in detail
+    assert _champion(registry) == 1 and _inspect(client, key)["model_version"] == "1"
+
+    assert client.post("/v1/admin/challenger", json={"version": 2}, headers=admin).status_code == 502
+    assert get_by_alias(registry, CHALLENGER) is None
+
+
+def test_a_rollback_to_a_version_that_cannot_be_served_fails_and_changes_nothing(
+    client: TestClient, make_key: KeyFactory, registry: Settings
+) -> None:
+    admin, key = {"X-API-Key": make_key(Scope.ADMIN)}, make_key(Scope.INSPECT)
+    assert client.post("/v1/admin/promote", json={"version": 2}, headers=admin).json()["champion"] == 2
+    flip_weight_signs(registry, version=1)
+    response = client.post("/v1/admin/rollback", json={"reason": "false alarms"}, headers=admin)
+    assert response.status_code == 502 and "version 1 cannot be served" in response.json()["detail"]
+    assert _champion(registry) == 2 and _inspect(client, key)["model_version"] == "2"
+    assert client.get("/readyz").json()["champion"] == 2
+
+
+def test_a_replica_that_cannot_load_the_champion_serves_the_last_version_it_loaded(
+    registry: Settings, make_key: KeyFactory
+) -> None:
+    with TestClient(create_app(registry)):
+        pass  # served version 1 once
+    promote(registry, 2, "promoted by another replica while this one was down")
+    flip_weight_signs(registry, version=2)
+    with TestClient(create_app(registry)) as client:
+        ready = client.get("/readyz").json()
+        assert ready["ready"] and ready["champion"] == 1 and "version 1, the last that loaded" in ready["detail"]
+        assert _inspect(client, make_key())["model_version"] == "1"
+        assert "autoinspect_fallback_version 1.0" in client.get("/metrics").text
+        assert _champion(registry) == 2  # the registry is not rewritten: the champion is still tried
+
+
+def _champion(settings: Settings) -> int | None:
+    champion = get_by_alias(settings, CHAMPION)
+    return champion.version if champion else None
 
 
 @pytest.fixture

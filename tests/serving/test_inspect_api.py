@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from PIL import Image
 from postgres import postgres_schema
+from registered import flip_weight_signs
 from served import KeyFactory, jpeg, wait_for_log
 
 from autoinspect.config import Settings
@@ -59,6 +60,20 @@ def test_a_clean_photo_as_base64_json_is_none_and_is_logged_with_features_and_im
     assert entry.features is not None and entry.features["width"] == 200
     assert entry.image_sha256 is not None
     assert ImageStore(registry.images_dir).get(entry.image_sha256) == data
+
+
+def test_a_photo_decoded_below_full_size_is_answered_in_its_own_size(registry: Settings, make_key: KeyFactory) -> None:
+    capped = registry.model_copy(update={"serving": registry.serving.model_copy(update={"max_side": 100})})
+    with TestClient(create_app(capped)) as client:
+        response = client.post(
+            "/v1/inspect", files={"image": ("car.jpg", jpeg(red=True))}, headers={"X-API-Key": make_key()}
+        )
+    body = response.json()
+    assert response.status_code == 200 and (body["width"], body["height"]) == (200, 150)  # decoded at 100 x 75
+    box = body["detections"][0]["box"]
+    assert abs(box["x1"] - 40 / 200) < 0.03 and abs(box["y2"] - 90 / 150) < 0.03  # the red rectangle, normalised
+    (entry,) = _all(capped)
+    assert entry.features is not None and (entry.features["width"], entry.features["height"]) == (200, 150)
 
 
 def _all(settings: Settings) -> list[PredictionEntry]:
@@ -125,11 +140,14 @@ def test_bad_input_gets_a_clear_4xx_and_the_service_keeps_answering(client: Test
         "not an image": (client.post, {"files": {"image": ("a.jpg", b"GIF89a" + b"x" * 50)}, "headers": headers}, 422),
         "bomb": (client.post, {"files": {"image": ("big.png", _png(2500, 2000))}, "headers": headers}, 413),
         "body over limit": (client.post, {"files": {"image": ("a.jpg", b"\xff" * 3_100_000)}, "headers": headers}, 413),
-        "bad request id": (
-            client.post,
-            {"files": {"image": ("a.jpg", good)}, "headers": {**headers, "X-Request-ID": "../etc"}},
-            400,
-        ),
+        **{
+            f"request id {rid!r}": (
+                client.post,
+                {"files": {"image": ("a.jpg", good)}, "headers": {**headers, "X-Request-ID": rid}},
+                400,
+            )
+            for rid in ("../etc", ".", "..", "-:_")
+        },
     }
     for name, (call, kwargs, status) in cases.items():
         response = call("/v1/inspect", **kwargs)
@@ -171,6 +189,22 @@ def test_without_a_champion_the_replica_is_not_ready_and_says_why(tracked_settin
         assert client.get("/healthz").status_code == 200
         response = client.get("/readyz")
         assert response.status_code == 503 and "promote" in response.json()["detail"]
+
+
+def test_a_tampered_champion_is_refused_and_only_admins_read_why(registry: Settings, make_key: KeyFactory) -> None:
+    assert flip_weight_signs(registry)  # a valid model with the wrong weights, swapped in before the start
+    with TestClient(create_app(registry)) as client:
+        response = client.get("/readyz")
+        detail = response.json()["detail"]
+        assert response.status_code == 503 and "loading it failed" in detail, detail
+        assert str(registry.home.resolve()) not in detail and "/" not in detail.replace("GET /v1/deployment", "")
+        state = client.get("/v1/deployment", headers={"X-API-Key": make_key(Scope.ADMIN)})
+        assert state.status_code == 503 and "model.onnx" in state.json()["detail"]
+        assert "SHA-256 mismatch" in state.json()["detail"]
+        inspect = client.post(
+            "/v1/inspect", files={"image": ("a.jpg", jpeg(red=True))}, headers={"X-API-Key": make_key()}
+        )
+        assert inspect.status_code == 503
 
 
 def test_the_openapi_spec_documents_both_encodings_and_the_key(client: TestClient) -> None:

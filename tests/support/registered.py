@@ -8,6 +8,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import onnx
+from mlflow import MlflowClient
+from onnx import numpy_helper
+
 from autoinspect.config import Settings
 from autoinspect.domain import DatasetRef, ModelMetadata
 from autoinspect.registry.aliases import promote
@@ -50,3 +54,25 @@ def register_versions(
     if champion is not None:
         promote(settings, champion, "test champion")
     return versions
+
+
+def version_files(settings: Settings, version: int) -> Path:
+    """The artifact-store folder of one version's packed files."""
+    source = MlflowClient(settings.tracking_uri).get_model_version(settings.tracking.model_name, str(version)).source
+    model_id = source.rstrip("/").split("/")[-1]
+    (folder,) = (path for path in settings.artifacts_dir.rglob(model_id) if path.is_dir())
+    return folder
+
+
+def flip_weight_signs(settings: Settings, version: int | None = None, count: int = 40) -> int:
+    """Negate ``count`` weight tensors of one version's ``model.onnx`` in the artifact store (every version's when
+    ``None``): still valid models that load and answer, with wrong scores (the tampering a load check alone does
+    not see). Returns the files changed."""
+    root = settings.artifacts_dir if version is None else version_files(settings, version)
+    files = sorted(root.rglob("model.onnx"))
+    for path in files:
+        model = onnx.load(path)
+        for tensor in [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT][:count]:
+            tensor.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(tensor), tensor.name))
+        onnx.save(model, path)
+    return len(files)

@@ -77,7 +77,7 @@ def test_export_has_both_outputs_and_keeps_the_exporter_quiet(
     import onnxruntime as ort
 
     torch.manual_seed(0)
-    module = ContractDetector(build_detector("efficientnet_lite0", 2, 96, 64, pretrained=False), 96).eval()
+    module = ContractDetector(build_detector(LiteConfig(fpn_channels=64), 2, 96, pretrained=False), 96).eval()
     images = torch.rand(2, 3, 96, 96)
     with torch.no_grad():
         _, presence = module(images)

@@ -14,10 +14,10 @@ from autoinspect.data.synthetic import generate_dataset
 from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE
 from autoinspect.images import decode_image, letterbox
 from autoinspect.onnx_metadata import parse_metadata
-from autoinspect.training.base import TrainConfig
+from autoinspect.training.base import LiteConfig, TrainConfig
 from autoinspect.training.lite.backbone import INPUT_MEAN, INPUT_STD, pretrained_classifier
 from autoinspect.training.lite.export import ContractDetector, export_onnx
-from autoinspect.training.lite.model import build_detector
+from autoinspect.training.lite.model import build_detector, set_backbone_trainable
 from autoinspect.training.lite.trainer import LiteBackend
 
 CAR_CLASSES = {436, 468, 511, 609, 627, 656, 661, 717, 751, 817}
@@ -42,7 +42,7 @@ def test_packaged_weights_recognise_cars(variant: str, sample_root: Path) -> Non
 
 def test_exported_onnx_matches_torch_and_contract(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    module = ContractDetector(build_detector("efficientnet_lite0", 2, 128, 64, pretrained=False), 128).eval()
+    module = ContractDetector(build_detector(LiteConfig(fpn_channels=64), 2, 128, pretrained=False), 128).eval()
     images = torch.rand(3, 3, 128, 128)
     with torch.no_grad():
         expected = module(images)[0].numpy()
@@ -85,3 +85,19 @@ def test_smoke_training_lowers_loss_and_exports(tmp_path: Path) -> None:
     session = ort.InferenceSession(str(result.onnx_path))
     metadata = parse_metadata(session.get_modelmeta().custom_metadata_map, "model")
     assert metadata.classes == ["scratch", "dent"] and metadata.input_size == 128 and metadata.backend == "lite"
+
+
+@pytest.mark.parametrize(("blocks", "tuned_stages"), [(0, set()), (3, {4, 5, 6}), (7, set(range(7)))])
+def test_only_the_last_backbone_stages_are_tuned(blocks: int, tuned_stages: set[int]) -> None:
+    model = build_detector(LiteConfig(fpn_channels=64), 2, 64, pretrained=False)
+    set_backbone_trainable(model, True, blocks)
+    body = model.backbone.features.body
+    assert {
+        i for i, stage in enumerate(body.blocks) if all(p.requires_grad for p in stage.parameters())
+    } == tuned_stages
+    assert all(p.requires_grad is (blocks == 7) for p in body.conv_stem.parameters())
+    assert all(p.requires_grad for p in model.head.parameters()) and all(
+        p.requires_grad for p in model.presence.parameters()
+    )
+    set_backbone_trainable(model, False, blocks)
+    assert not any(p.requires_grad for p in body.parameters())

@@ -156,6 +156,49 @@ def calibrate_presence(images: Sequence[EvalImage], classes: Sequence[str]) -> d
     return chosen
 
 
+VERDICT_OFFSETS = np.round(np.linspace(-4.0, 4.0, 161), 2)
+"""Common shifts of every class's presence threshold tried by :func:`balance_verdict`, in logits (steps of 0.05)."""
+
+
+def balance_verdict(
+    images: Sequence[EvalImage], classes: Sequence[str], thresholds: Mapping[str, float]
+) -> dict[str, float]:
+    """The presence thresholds shifted together, in logits, to the verdict's best balance on these (val) photos.
+
+    Per-class F1 counts a false alarm on a clean car no more than one on a photo showing the other class, and
+    clean photos are a minority, so F1 thresholds flag clean cars freely. The verdict ("None" or damage) is what
+    a person reads, and its two errors are judged apart (damaged photos caught, clean photos answered "None"), so
+    one common shift keeps the classes' F1-chosen ratios and picks the point where caught + clean "None" (Youden's
+    J) is best; on a plateau of equal J the middle shift, since val has few clean photos. Photos all damaged or
+    all clean leave the thresholds as they are.
+    """
+    damaged = np.array([image.damaged for image in images], dtype=bool)
+    if not images or damaged.all() or not damaged.any() or any(image.presence is None for image in images):
+        return dict(thresholds)
+    presence = np.array([[(image.presence or {})[label] for label in classes] for image in images])
+    base = _logit(np.array([thresholds[label] for label in classes]))
+    balance = []
+    for offset in VERDICT_OFFSETS:
+        flagged: BoolArray = np.asarray((presence >= _sigmoid(base + offset)).any(axis=1), dtype=bool)
+        balance.append(float(np.mean(flagged[damaged]) + np.mean(~flagged[~damaged])))
+    plateau = VERDICT_OFFSETS[np.asarray(np.isclose(balance, max(balance)), dtype=bool)]
+    offset = float(plateau[len(plateau) // 2])
+    if offset == 0:
+        return dict(thresholds)
+    shifted = {label: float(t) for label, t in zip(classes, _sigmoid(base + offset), strict=True)}
+    logger.info("verdict balance: presence thresholds shifted by %+.2f logits to %s", offset, shifted)
+    return shifted
+
+
+def _logit(p: FloatArray) -> FloatArray:
+    clipped = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(clipped / (1 - clipped)))
+
+
+def _sigmoid(x: FloatArray) -> FloatArray:
+    return np.asarray(1 / (1 + np.exp(-x)))
+
+
 def _checked_target(objective: CalibrationObjective, target: float | None) -> float | None:
     """The damaged-caught target when the objective uses one, refused early when it is missing or out of range."""
     if objective is CalibrationObjective.F1:

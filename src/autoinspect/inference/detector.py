@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE, Detection, ModelMetadata
+from autoinspect.domain import DECODE_MAX_SIDE, ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE, Detection, ModelMetadata
 from autoinspect.errors import ConfigError
-from autoinspect.images import decode_image
+from autoinspect.images import DecodedImage, decode_image
 from autoinspect.inference.letterbox import FloatArray, LetterboxTransform, RGBImage, letterbox_batch
 from autoinspect.inference.model_file import check_signature, describe, has_presence, open_session, session_metadata
 from autoinspect.inference.postprocess import (
@@ -107,11 +107,20 @@ class Detector:
 
     def predict_file(self, path: Path) -> Prediction:
         """A photo file; raises :class:`~autoinspect.errors.ImageDecodeError` saying why it cannot be read."""
-        return self.predict(decode_image(path).rgb)
+        return self.predict_decoded([decode_image(path, max_side=DECODE_MAX_SIDE)])[0]
 
     def predict_bytes(self, data: bytes) -> Prediction:
         """An encoded photo (an upload); raises :class:`~autoinspect.errors.ImageDecodeError` with the reason."""
-        return self.predict(decode_image(data).rgb)
+        return self.predict_decoded([decode_image(data, max_side=DECODE_MAX_SIDE)])[0]
+
+    def predict_decoded(self, images: Sequence[DecodedImage]) -> list[Prediction]:
+        """Photos from :func:`~autoinspect.images.decode_image`, perhaps decoded below full size: boxes are
+        normalised either way, and the sizes reported are the files' own."""
+        predictions = self.predict_batch([image.rgb for image in images])
+        return [
+            prediction.model_copy(update={"width": image.source_width, "height": image.source_height})
+            for prediction, image in zip(predictions, images, strict=True)
+        ]
 
     def predict_batch(self, images: Sequence[RGBImage]) -> list[Prediction]:
         """Many photos of any sizes, one model run per chunk; results are the same as one photo at a time."""

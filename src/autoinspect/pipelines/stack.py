@@ -26,6 +26,7 @@ from autoinspect.pipelines.continuous_training import run_continuous_training
 from autoinspect.pipelines.monitoring import run_monitoring
 from autoinspect.pipelines.registration import register_run
 from autoinspect.pipelines.training import train_model
+from autoinspect.private_files import write_private
 from autoinspect.registry.aliases import CHAMPION
 from autoinspect.registry.mlflow_registry import get_by_alias
 from autoinspect.serving.app import create_app
@@ -63,9 +64,7 @@ def ui_token(settings: Settings) -> str:
         if path.is_file() and keys.verify(token := path.read_text(encoding="utf-8").strip()) is not None:
             return token
         token = keys.create("ui (autoinspect up)", [Scope.ADMIN]).token
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(token, encoding="utf-8")
+        write_private(path, token)
         return token
 
 

@@ -103,6 +103,11 @@ def promote(settings: Settings, version: int, reason: str, *, actor: str | None 
     return _record(client, name, AliasAction.PROMOTE, CHAMPION, current, version, reason, actor)
 
 
+def previous_champion(settings: Settings) -> int | None:
+    """The version :func:`rollback` would make the champion now; ``None`` when there is nothing to roll back to."""
+    return _alias_version(registry_client(settings), settings.tracking.model_name, PREVIOUS_CHAMPION)
+
+
 def rollback(settings: Settings, reason: str, *, actor: str | None = None) -> AliasMove:
     """Move the champion back to ``previous-champion`` and consume that alias."""
     client = registry_client(settings)

@@ -4,7 +4,9 @@ A version is a pyfunc model logged from code into the training run, packing the 
 and monitoring need beside it (see :mod:`autoinspect.registry.model_files`). Its lineage lives in the version's
 tags (run, dataset name and digest, backend, git sha, every evaluation metric as ``metric.<key>``), so the
 registry page alone answers "what is this model and how good was it" and the gates read the champion's
-metrics without opening its run.
+metrics without opening its run. The SHA-256 of each packed file is a tag too (``sha256.<file>``), and every
+download is checked against it: the tags live in the registry's database, apart from the artifact store, so a
+file changed in the store (corrupted, or swapped for another valid model) is refused instead of served.
 
 Example::
 
@@ -49,6 +51,8 @@ from autoinspect.registry.model_files import (
     REFERENCE_FEATURES_FILE,
     THRESHOLDS_FILE,
     ModelFiles,
+    changed_files,
+    file_digests,
     write_thresholds,
 )
 
@@ -66,6 +70,7 @@ TAG_CLASSES = "classes"
 TAG_INPUT_SIZE = "input_size"
 TAG_GIT_SHA = "git_sha"
 METRIC_TAG_PREFIX = "metric."
+DIGEST_TAG_PREFIX = "sha256."
 
 _SERVING_PACKAGES = ("onnxruntime", "numpy", "pandas", "pillow", "pydantic", "mlflow")
 """What the pyfunc model imports; pinned to this environment's versions so MLflow need not guess them (slow)."""
@@ -80,6 +85,10 @@ class RegistryError(AutoInspectError):
     """A version or alias does not exist, or an alias move would break the promotion history."""
 
 
+class ModelIntegrityError(RegistryError):
+    """A version's files in the artifact store are not the files that were registered."""
+
+
 class RegisteredModel(BaseModel):
     """One model version as AutoInspect sees it: lineage and metrics read from its tags."""
 
@@ -91,6 +100,8 @@ class RegisteredModel(BaseModel):
     dataset: DatasetRef | None
     backend: str | None
     aliases: list[str]
+    sha256: dict[str, str] = {}
+    """SHA-256 of each packed file, by file name; empty for versions registered before checksums were kept."""
 
 
 def registry_client(settings: Settings) -> MlflowClient:
@@ -118,6 +129,7 @@ def register_model(
     client = registry_client(settings)
     with tempfile.TemporaryDirectory(prefix="autoinspect-register-") as tmp:
         artifacts = _stage_files(Path(tmp), onnx_path, metadata, evaluation_json, reference_features_csv, thresholds)
+        digests = file_digests(Path(tmp))
         with mlflow.start_run(run_id=run_id):
             logged = mlflow.pyfunc.log_model(
                 name=LOGGED_MODEL_NAME,
@@ -128,6 +140,7 @@ def register_model(
                 input_example=_input_example(metadata.input_size),
             )
     tags = _lineage_tags(client, run_id, metadata, dataset, flat_metrics)
+    tags.update({f"{DIGEST_TAG_PREFIX}{name}": digest for name, digest in digests.items()})
     version = mlflow.register_model(logged.model_uri, settings.tracking.model_name, tags=tags)
     logger.info("registered %s version %s from run %s", version.name, version.version, run_id)
     return to_registered(version, aliases=[])
@@ -206,6 +219,11 @@ def to_registered(version: ModelVersion, aliases: list[str]) -> RegisteredModel:
         dataset=DatasetRef(name=name, digest=digest) if name and digest else None,
         backend=tags.get(TAG_BACKEND),
         aliases=sorted(aliases),
+        sha256={
+            key.removeprefix(DIGEST_TAG_PREFIX): value
+            for key, value in tags.items()
+            if key.startswith(DIGEST_TAG_PREFIX)
+        },
     )
 
 
@@ -271,16 +289,21 @@ def _is_version_number(ref: VersionRef) -> bool:
 
 
 def download_model_files(settings: Settings, ref: VersionRef, dst: Path) -> ModelFiles:
-    """Copy a version's packed files into ``dst`` (created; same-named files replaced).
+    """Copy a version's packed files into ``dst`` (created; same-named files replaced) and check them.
 
     Serving loads the ONNX file from there with ONNX Runtime, with thresholds and metadata beside it, so a
-    replica needs neither the pyfunc layer nor the run's artifacts.
+    replica needs neither the pyfunc layer nor the run's artifacts. An alias is resolved first and that version
+    downloaded, so a concurrent promotion cannot mix two versions' files.
+
+    Raises:
+        ModelIntegrityError: a file in ``dst`` differs from the one registered (checked after the copy, so what
+            is checked is what will be loaded).
     """
-    registry_client(settings)
+    version = get_version(settings, ref)
     with tempfile.TemporaryDirectory(prefix="autoinspect-download-") as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{model_uri(settings, ref)}/artifacts", dst_path=tmp
+                artifact_uri=f"{model_uri(settings, version.version)}/artifacts", dst_path=tmp
             )
         except MlflowException as exc:
             if is_not_found(exc):
@@ -291,7 +314,20 @@ def download_model_files(settings: Settings, ref: VersionRef, dst: Path) -> Mode
             shutil.copyfile(file, dst / file.name)
         if not (Path(local) / REFERENCE_FEATURES_FILE).is_file():  # optional: drop one left by another version
             (dst / REFERENCE_FEATURES_FILE).unlink(missing_ok=True)
+    _verify(version, dst)
     return ModelFiles.in_folder(dst)
+
+
+def _verify(version: RegisteredModel, folder: Path) -> None:
+    if not version.sha256:
+        logger.warning("version %d was registered without checksums: its files are not verified", version.version)
+        return
+    changed = changed_files(folder, version.sha256)
+    if changed:
+        raise ModelIntegrityError(
+            f"version {version.version}'s {', '.join(changed)} in the artifact store differ from the registered "
+            "files (SHA-256 mismatch): refusing to load it; restore the artifacts or register the model again"
+        )
 
 
 def download_onnx(settings: Settings, ref: VersionRef, dst: Path) -> Path:

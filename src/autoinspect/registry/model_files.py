@@ -6,6 +6,7 @@ model (or a serving replica) that reads them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,6 +82,18 @@ class ModelFiles(BaseModel):
 
     def read_thresholds(self) -> dict[str, float]:
         return _THRESHOLDS.validate_json(self.thresholds.read_bytes())
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of each packed file in ``folder``, by file name: recorded in the registry at registration."""
+    names = [name for name in ARTIFACT_KEYS.values() if (folder / name).is_file()]
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in names}
+
+
+def changed_files(folder: Path, expected: Mapping[str, str]) -> list[str]:
+    """The files in ``folder`` whose content is not what was registered (missing ones included)."""
+    actual = file_digests(folder)
+    return sorted(name for name, digest in expected.items() if actual.get(name) != digest)
 
 
 def write_thresholds(path: Path, thresholds: Mapping[str, float]) -> None:

@@ -14,13 +14,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from autoinspect.config import ServingSettings
 from autoinspect.data.features import FeatureValue
 from autoinspect.errors import AutoInspectError, ImageDecodeError, ImageTooLargeError
-from autoinspect.images import decode_image
+from autoinspect.images import DecodedImage, decode_image
 from autoinspect.inference import Prediction
 from autoinspect.monitoring.features import live_features
 from autoinspect.serving.metrics import ServiceMetrics, verdict_label
@@ -47,7 +44,8 @@ class Photo:
 
 
 class RequestRejectedError(AutoInspectError):
-    """The request cannot be answered as sent; ``status`` is the 4xx to return with the message."""
+    """The request cannot be answered as sent (a 4xx), or an admin change cannot be served (a 502); ``status``
+    is returned with the message."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
@@ -62,7 +60,7 @@ class NotReadyError(AutoInspectError):
 @dataclass(frozen=True)
 class _Decoded:
     photo: Photo
-    rgb: npt.NDArray[np.uint8]
+    image: DecodedImage
 
 
 class Inspector:
@@ -85,6 +83,7 @@ class Inspector:
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self._shadow_slots = threading.BoundedSemaphore(SHADOW_BACKLOG)
         self._run_slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
+        self._decode_slots = threading.BoundedSemaphore(settings.max_concurrent_decodes)
 
     def inspect(self, photos: Sequence[Photo], *, request_id: str, vehicle_id: str | None) -> list[InspectResult]:
         """Answer each photo; one photo keeps ``request_id``, a batch numbers them ``<request_id>.<index>``.
@@ -101,8 +100,8 @@ class Inspector:
         ids = [request_id] if len(photos) == 1 else [f"{request_id}.{index}" for index in range(len(photos))]
         assignment = assign(active, vehicle_id or request_id)
         with self._run_slots:
-            predictions = assignment.answer.detector.predict_batch([item.rgb for item in decoded])
-        features = [live_features(item.rgb) if self._settings.compute_features else None for item in decoded]
+            predictions = assignment.answer.detector.predict_decoded([item.image for item in decoded])
+        features = [live_features(item.image) if self._settings.compute_features else None for item in decoded]
         shas = [self._images.put(item.photo.data) if self._images else None for item in decoded]
         latency_ms = (time.perf_counter() - started) * 1000
         results = []
@@ -141,10 +140,16 @@ class Inspector:
         self._shadow_pool.shutdown(wait=True)
 
     def _decode(self, photos: Sequence[Photo]) -> list[_Decoded]:
+        """Decode each photo, capped at ``max_side``, while holding a decode slot: the slots bound the frames in
+        memory at once across requests, as the run slots bound the model runs."""
         decoded, problems, too_large = [], [], False
         for photo in photos:
             try:
-                decoded.append(_Decoded(photo, decode_image(photo.data, max_pixels=self._settings.max_pixels).rgb))
+                with self._decode_slots:
+                    image = decode_image(
+                        photo.data, max_pixels=self._settings.max_pixels, max_side=self._settings.max_side
+                    )
+                decoded.append(_Decoded(photo, image))
             except ImageDecodeError as error:
                 too_large = too_large or isinstance(error, ImageTooLargeError)
                 problems.append(f"{photo.name}: {error}")
@@ -176,7 +181,7 @@ class Inspector:
             try:
                 started = time.perf_counter()
                 with self._run_slots:
-                    predictions = model.detector.predict_batch([item.rgb for item in decoded])
+                    predictions = model.detector.predict_decoded([item.image for item in decoded])
                 latency_ms = (time.perf_counter() - started) * 1000 / len(predictions)
                 for index, prediction in enumerate(predictions):
                     self._log(

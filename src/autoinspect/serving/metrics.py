@@ -100,6 +100,11 @@ class _StatsCollector(Collector):
                 serving.add_metric([role, str(version)], 1)
         yield serving
         yield GaugeMetricFamily(
+            "autoinspect_fallback_version",
+            "The last version that loaded, served because the champion cannot be (0: serving the champion)",
+            value=replica.fallback or 0,
+        )
+        yield GaugeMetricFamily(
             "autoinspect_registry_refresh_errors",
             "Failed registry reads or model loads (the previous models kept serving)",
             value=replica.refresh_errors,

@@ -7,10 +7,15 @@ finish on the old models, which are freed when the last of them returns; no lock
 Anything that fails during a refresh (registry down, a corrupt file) leaves the current models serving. A version
 that failed to load is tried again after a back-off that doubles up to :data:`MAX_RETRY_SECONDS`, not on every
 poll: a corrupt file would otherwise be downloaded again every few seconds by every replica.
+
+A replica records the last champion it loaded (``serving/last_served.json``). Started when the champion cannot be
+loaded (corrupt or tampered files, a store outage), it serves that version instead of nothing, says so in
+``/readyz``, the log and the ``autoinspect_fallback_version`` metric, and keeps trying the champion.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -21,7 +26,7 @@ from pathlib import Path
 
 from autoinspect.config import Settings
 from autoinspect.inference import Detector
-from autoinspect.registry.deployment import DeploymentPlan, resolve_plan
+from autoinspect.registry.deployment import DeploymentMode, DeploymentPlan, resolve_plan
 from autoinspect.registry.mlflow_registry import download_model_files
 from autoinspect.serving.router import ActiveModels, LoadedModel
 
@@ -31,6 +36,7 @@ ModelLoader = Callable[[int], Detector]
 """Loads one registered version; the default downloads it from the registry into the replica's folder."""
 
 MAX_RETRY_SECONDS = 900.0
+LAST_SERVED_FILE = "last_served.json"
 
 
 class LoadDeferredError(RuntimeError):
@@ -56,6 +62,8 @@ class ReplicaStats:
     """``time.time()`` of the last successful registry read."""
     champion: int | None
     challenger: int | None
+    fallback: int | None = None
+    """The last version that loaded, served because the registry's champion cannot be; ``None`` normally."""
 
 
 class Replica:
@@ -82,6 +90,7 @@ class Replica:
         self._swaps = self._errors = 0
         self._last_error: str | None = None
         self._last_refresh_at: float | None = None
+        self._fallback: int | None = None
 
     @property
     def active(self) -> ActiveModels | None:
@@ -97,6 +106,7 @@ class Replica:
             last_error=self._last_error,
             last_refresh_at=self._last_refresh_at,
             champion=active.champion.version if active else None,
+            fallback=self._fallback,
             challenger=active.challenger.version if active and active.challenger else None,
         )
 
@@ -123,6 +133,51 @@ class Replica:
             self._last_refresh_at = time.time()
             self._last_error = None
             return changed
+
+    def prepare(self, version: int) -> None:
+        """Load ``version`` beside the serving models now (an operator asked: no back-off), so that a registry
+        change needing it can be refused before it is made. Raises whatever loading raised; the serving models
+        are untouched either way. A prepared version that no plan takes up is freed at the next plan change."""
+        with self._refresh_lock:
+            self._failures.pop(version, None)
+            if version not in self._loaded:
+                self._loaded[version] = LoadedModel(version=version, detector=self._load(version))
+
+    def fall_back(self) -> bool:
+        """Serve the last champion this replica loaded, when nothing serves (the champion failed to load at
+        start); ``True`` when it now serves that version. The poller keeps trying the registry's plan."""
+        with self._refresh_lock:
+            version = self._last_served()
+            if self._active is not None or version is None:
+                return False
+            try:
+                loaded = self._loaded.get(version) or LoadedModel(version=version, detector=self._load(version))
+            except Exception:
+                logger.exception("the last served version %d does not load either: not ready", version)
+                return False
+            self._loaded[version] = loaded
+            plan = DeploymentPlan(mode=DeploymentMode.SINGLE, canary_percent=0.0, champion=version, challenger=None)
+            self._active = ActiveModels(plan=plan, champion=loaded, challenger=None)
+            self._fallback = version
+            logger.error(
+                "the champion cannot be loaded (%s): serving version %d, the last that loaded",
+                self._last_error,
+                version,
+            )
+            return True
+
+    def _last_served(self) -> int | None:
+        path = self._settings.serving_dir / LAST_SERVED_FILE
+        try:
+            version = json.loads(path.read_text(encoding="utf-8"))["version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return version if isinstance(version, int) else None
+
+    def _record_served(self, version: int) -> None:
+        path = self._settings.serving_dir / LAST_SERVED_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"version": version}), encoding="utf-8")
 
     def start_polling(self) -> None:
         """Refresh every ``serving.poll_seconds`` on a daemon thread until :meth:`stop`."""
@@ -161,6 +216,8 @@ class Replica:
         challenger = self._loaded[plan.challenger] if plan.challenger is not None else None
         self._active = ActiveModels(plan=plan, champion=self._loaded[plan.champion], challenger=challenger)
         self._swaps += 1
+        self._fallback = None
+        self._record_served(plan.champion)
         for version in sorted(self._loaded.keys() - plan.versions):
             del self._loaded[version]  # requests still holding it finish first; then it is garbage
             shutil.rmtree(self._version_dir(version), ignore_errors=True)

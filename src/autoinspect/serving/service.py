@@ -50,7 +50,8 @@ def open_service(settings: Settings, *, metrics: ServiceMetrics, loader: ModelLo
     """Connect the store, load the champion if there is one, and start following the registry.
 
     A registry that is empty or down at start-up does not stop the replica: it starts not ready (``/readyz`` says
-    why) and picks the champion up on a later poll.
+    why) and picks the champion up on a later poll. A champion that does not load leaves the last version this
+    replica served answering meanwhile (see :meth:`Replica.fall_back`).
     """
     engine = make_engine(settings.store_url)
     create_schema(engine)
@@ -63,6 +64,7 @@ def open_service(settings: Settings, *, metrics: ServiceMetrics, loader: ModelLo
         replica.refresh()
     except Exception:
         logger.exception("no champion loaded at start-up; retrying every %.0f s", settings.serving.poll_seconds)
+        replica.fall_back()
     replica.start_polling()
     metrics.watch(lambda: writer.stats, lambda: replica.stats)
     inspector = Inspector(

@@ -23,9 +23,10 @@ from autoinspect.serving.inspection import Photo, RequestRejectedError
 from autoinspect.serving.schemas import InspectBatchJson, InspectJson
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+_REQUEST_ID = re.compile(r"(?=.*[A-Za-z0-9])[A-Za-z0-9._:-]{1,100}")
 """Client-chosen request ids (idempotency keys) are short and URL-safe: they become log keys and metric-free
-identifiers, never paths or labels."""
+identifiers, never paths or labels. At least one letter or digit: ids of punctuation alone (``.``, ``..``) read
+as path parts wherever an id ends up in a file name or URL."""
 MULTIPART = "multipart/form-data"
 JSON = "application/json"
 
@@ -36,7 +37,9 @@ def request_id(request: Request, generated: str) -> str:
     if given is None:
         return generated
     if not _REQUEST_ID.fullmatch(given):
-        raise RequestRejectedError(400, f"{REQUEST_ID_HEADER} must be 1-100 characters of A-Z a-z 0-9 . _ : -")
+        raise RequestRejectedError(
+            400, f"{REQUEST_ID_HEADER} must be 1-100 characters of A-Z a-z 0-9 . _ : -, with a letter or digit"
+        )
     return given
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from autoinspect.errors import ConfigError
+from autoinspect.private_files import private_file
 from autoinspect.store.tables import Base
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,9 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
-        # SQLite cannot create the folder of its file, and the default file lives under a home that may be new.
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # SQLite cannot create the folder of its file, and the default file lives under a home that may be new;
+        # the log holds vehicle ids, reviews and key hashes, so a new file is owner-only.
+        private_file(Path(url.database))
     engine = create_engine(url)
     event.listen(engine, "connect", _tune_sqlite)
     return engine

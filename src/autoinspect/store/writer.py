@@ -1,10 +1,18 @@
 """Writes predictions off the request path, so a slow or failing database never slows or fails a request.
 
-Requests hand entries to :meth:`BackgroundWriter.submit`, which only enqueues. One daemon thread drains the queue
-in batches into the :class:`~autoinspect.store.prediction_log.PredictionLog`. When the queue is full, or a batch
-fails, the entries are appended to a JSON-lines spill file and fsync'd; after the next successful batch (and on
+Requests hand entries to :meth:`BackgroundWriter.submit`, which appends the entry to a write-ahead journal and
+enqueues it. One daemon thread drains the queue in batches into the
+:class:`~autoinspect.store.prediction_log.PredictionLog`. When the queue is full, or a batch fails, the entries are
+appended to a JSON-lines spill file and fsync'd; after the next successful batch (and on
 :meth:`~BackgroundWriter.close`, and when a writer starts on a leftover file) the spill is replayed. Replays may
 repeat rows that did commit; the log skips a ``request_id`` it already holds, so each request is stored once.
+
+The journal is what makes "every answer is logged" hold when the process dies (SIGKILL, OOM kill) while entries
+still wait in memory, e.g. behind a database lock: ``submit`` returns, and the answer leaves, only after the line
+reached the kernel (one buffered append; the writer thread fsyncs it within a batch, for power loss). Lines are
+dropped once everything up to them is in the database or the spill: the journal is emptied whenever the queue
+runs dry, and under unbroken load sealed into segments that are deleted once written. A writer that starts on a
+journal moves it into the spill, whose replay stores what the dead process had not.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ POLL_SECONDS = 0.05
 """How often an idle writer looks for a close request; bounds how long ``close`` waits on an empty queue."""
 MAX_RETRY_PAUSE_SECONDS = 1.0
 """Longest pause between attempts to replay the spill while closing against a database that is down."""
+JOURNAL_SEGMENT_BYTES = 4_000_000
+"""The journal is sealed into a segment at this size when the queue never runs dry to empty it."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +73,11 @@ class BackgroundWriter:
         1
     """
 
-    def __init__(self, log: PredictionLog, *, queue_size: int, batch_size: int, spill_path: Path) -> None:
+    def __init__(
+        self, log: PredictionLog, *, queue_size: int, batch_size: int, spill_path: Path, journal: bool = True
+    ) -> None:
         self._log = log
-        self._queue: queue.Queue[PredictionEntry] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[tuple[int, PredictionEntry]] = queue.Queue(maxsize=queue_size)
         self._batch_size = batch_size
         self._spill_path = spill_path
         self._replay_path = spill_path.with_name(spill_path.name + ".replaying")
@@ -83,7 +95,10 @@ class BackgroundWriter:
         """Lines were appended to the spill file since its last fsync."""
         self._written = self._spilled = self._replayed = self._dropped = 0
         spill_path.parent.mkdir(parents=True, exist_ok=True)
-        self._end_torn_line()
+        self._end_torn_line(self._spill_path)
+        self._journal = _Journal(spill_path.with_name(spill_path.name + ".journal")) if journal else None
+        if self._journal is not None:
+            self._adopt(self._journal.leftovers())
         self._spill_pending = self._spill_path.exists() or self._replay_path.exists()
         self._thread = threading.Thread(target=self._run, name="prediction-writer", daemon=True)
         self._thread.start()
@@ -93,11 +108,13 @@ class BackgroundWriter:
         return WriterStats(self._written, self._spilled, self._replayed, self._dropped)
 
     def submit(self, entry: PredictionEntry) -> None:
-        """Hand ``entry`` to the writer without blocking; spills it to disk when the queue is full or closed."""
+        """Journal ``entry`` and hand it to the writer without waiting on the database; spills it to disk when
+        the queue is full or closed."""
         with self._accepting:
             if not self._closing.is_set():
+                sequence = self._journal.append(entry) if self._journal is not None else 0
                 try:
-                    self._queue.put_nowait(entry)
+                    self._queue.put_nowait((sequence, entry))
                     return
                 except queue.Full:
                     pass
@@ -115,11 +132,14 @@ class BackgroundWriter:
             self._closing.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
-            leftovers = [*self._in_flight, *self._drain()]
+            leftovers = [*self._in_flight, *(entry for _, entry in self._drain())]
             logger.warning("prediction writer still busy after %.1fs; spilling %d entries", timeout, len(leftovers))
             self._spill(leftovers, durable=True)
         with self._spill_lock:
             self._close_spill_file()
+        if self._journal is not None:  # everything is written or spilled by now (leftovers above)
+            self._journal.settle(self._journal.last)
+            self._journal.close()
         if self._spill_path.exists() or self._replay_path.exists():
             logger.warning("predictions remain in %s; the next writer replays them", self._spill_path)
         return self.stats
@@ -137,9 +157,13 @@ class BackgroundWriter:
             self._try_replay()
         while True:
             self._sync_spill()
+            if self._journal is not None:
+                self._journal.sync()
             batch = self._take_batch()
             if batch:
-                self._write(batch)
+                self._write([entry for _, entry in batch])
+                if self._journal is not None:  # written or durably spilled: the journal no longer needs them
+                    self._journal.settle(batch[-1][0])
             elif self._closing.is_set():
                 break
         self._replay_until_deadline()
@@ -151,7 +175,7 @@ class BackgroundWriter:
             time.sleep(pause)
             pause = min(pause * 2, MAX_RETRY_PAUSE_SECONDS)
 
-    def _take_batch(self) -> list[PredictionEntry]:
+    def _take_batch(self) -> list[tuple[int, PredictionEntry]]:
         try:
             batch = [self._queue.get(timeout=POLL_SECONDS)]
         except queue.Empty:
@@ -159,8 +183,8 @@ class BackgroundWriter:
         batch.extend(self._drain(self._batch_size - 1))
         return batch
 
-    def _drain(self, limit: int | None = None) -> list[PredictionEntry]:
-        taken: list[PredictionEntry] = []
+    def _drain(self, limit: int | None = None) -> list[tuple[int, PredictionEntry]]:
+        taken: list[tuple[int, PredictionEntry]] = []
         while limit is None or len(taken) < limit:
             try:
                 taken.append(self._queue.get_nowait())
@@ -279,10 +303,105 @@ class BackgroundWriter:
             clean.replace(self._replay_path)
         return entries
 
-    def _end_torn_line(self) -> None:
+    @staticmethod
+    def _end_torn_line(path: Path) -> None:
         """A crash mid-append leaves a line without its newline; end it so the next entry is not glued onto it."""
-        if self._spill_path.exists() and self._spill_path.stat().st_size:
-            with self._spill_path.open("rb+") as file:
+        if path.exists() and path.stat().st_size:
+            with path.open("rb+") as file:
                 file.seek(-1, os.SEEK_END)
                 if file.read(1) != b"\n":
                     file.write(b"\n")
+
+    def _adopt(self, journals: list[Path]) -> None:
+        """Move what a dead writer's journal holds into the spill (fsync'd), whose replay then stores it."""
+        for path in journals:
+            self._end_torn_line(path)
+            payload = path.read_bytes()
+            if payload:
+                with self._spill_path.open("ab") as spill:
+                    spill.write(payload)
+                    spill.flush()
+                    os.fsync(spill.fileno())
+                logger.warning(
+                    "a previous writer stopped with %d journaled predictions; replaying them", payload.count(b"\n")
+                )
+            path.unlink()
+
+
+class _Journal:
+    """The write-ahead journal: the live file takes appends; sealed segments wait until what they hold is written.
+
+    Sequence numbers order the entries: the queue is first in, first out, so once the entry numbered ``n`` is
+    written (or spilled), every entry up to ``n`` is, and segments ending at or before ``n`` can go.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._file: BinaryIO | None = None
+        self._dirty = False
+        self.last = 0
+        """Sequence number of the last entry appended."""
+        self._sealed: list[tuple[int, Path]] = []
+        """``(last sequence number, file)`` of each sealed segment, oldest first."""
+
+    def leftovers(self) -> list[Path]:
+        """Journal files left by a writer that did not close (its process died), oldest first."""
+        segments = sorted(self._path.parent.glob(self._path.name + ".*"), key=lambda p: int(p.suffix[1:] or 0))
+        return [*segments, self._path] if self._path.exists() else segments
+
+    def append(self, entry: PredictionEntry) -> int:
+        line = (entry.model_dump_json() + "\n").encode()
+        with self._lock:
+            if self._file is None:
+                self._file = self._path.open("ab")
+            self._file.write(line)
+            self._file.flush()  # in the kernel now: a killed process loses nothing; fsync follows in sync()
+            self._dirty = True
+            self.last += 1
+            if self._file.tell() >= JOURNAL_SEGMENT_BYTES:
+                self._seal()
+            return self.last
+
+    def sync(self) -> None:
+        """fsync what was appended since the last call (the writer thread, never a request)."""
+        with self._lock:
+            if not self._dirty or self._file is None:
+                return
+            descriptor = os.dup(self._file.fileno())
+            self._dirty = False
+        try:
+            os.fsync(descriptor)
+        except OSError:
+            logger.exception("could not fsync %s", self._path)
+        finally:
+            os.close(descriptor)
+
+    def settle(self, sequence: int) -> None:
+        """Everything up to ``sequence`` is in the database or the spill: drop the journal lines that hold it."""
+        with self._lock:
+            while self._sealed and self._sealed[0][0] <= sequence:
+                self._sealed.pop(0)[1].unlink(missing_ok=True)
+            if sequence >= self.last and self._file is not None:
+                self._file.truncate(0)
+                self._file.seek(0)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                empty = self._file.tell() == 0
+                self._file.close()
+                self._file = None
+                if empty and not self._sealed:
+                    self._path.unlink(missing_ok=True)
+
+    def _seal(self) -> None:
+        """Make the live file a segment (the caller holds the lock); appends go to a new live file."""
+        assert self._file is not None
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        segment = self._path.with_name(f"{self._path.name}.{self.last}")
+        self._path.replace(segment)
+        self._sealed.append((self.last, segment))

@@ -37,13 +37,22 @@ class LiteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variant: Literal["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"] = "efficientnet_lite0"
-    fpn_channels: int = Field(96, ge=64, multiple_of=32)
+    fpn_channels: int = Field(64, ge=64, multiple_of=32)
     """FPN and head width; FCOS's head uses GroupNorm with 32 groups, so at least two channels per group."""
+    head_convs: int = Field(2, ge=1, le=4)
+    """3x3 convolutions in each of FCOS's two head branches before its outputs. The head runs on every pyramid
+    level, stride 4 included, so at 96 channels and 4 convolutions it costs about four fifths of the whole
+    network's FLOPs (``benchmarks/model_flops.py``)."""
     freeze_backbone_epochs: int = 1
     """Epochs with the pretrained backbone frozen, so the random head does not wreck its features first."""
     backbone_lr_scale: float = Field(0.1, ge=0, le=1)
     """The pretrained backbone learns at this fraction of ``lr`` after the frozen epochs: it needs adjusting, not
-    relearning. 0 keeps it frozen for the whole run (a batch costs about a fifth less on a CPU)."""
+    relearning. 0 keeps it frozen for the whole run."""
+    tune_blocks: int = Field(3, ge=0, le=7)
+    """How many of the backbone's last stages (EfficientNet-Lite has 7; strides 2, 4, 8, 16, 16, 32, 32) are
+    fine-tuned after the frozen epochs; the earlier ones and the stem stay frozen (7: all of it). The early stages
+    run at high resolution, and the backward pass of their depthwise convolutions is slow on a CPU (measured with
+    the light head: a batch took 1.7 s frozen, 5 s with every stage tuned)."""
     crop: int | None = Field(None, ge=32)
     """Side of the training views, cut at the serving scale (see :mod:`~autoinspect.training.lite.augment`);
     ``None`` (the default) trains on whole photos at ``imgsz``. 320 of a 640 model costs a quarter of a whole
@@ -75,9 +84,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: BackendName = "lite"
-    epochs: int = Field(8, ge=1)
-    """The default recipe is sized for a 2-core CPU: 8 epochs of the lite backend at 384 px on ~800 photos (6.5-8
-    minutes an epoch measured there) aim at an hour, evaluation included. On a GPU give more (``--epochs 60``)."""
+    epochs: int = Field(12, ge=1)
+    """The default recipe is sized for a 2-core CPU: 12 epochs of the lite backend at 384 px on ~800 photos aim at
+    under an hour, evaluation included (BENCHMARKS.md has the timed run). On a GPU give more (``--epochs 60``)."""
     imgsz: int = Field(384, ge=32)
     batch: int = Field(8, ge=1)
     lr: float = Field(1e-3, gt=0)

@@ -14,9 +14,11 @@ import torch
 from torch import nn
 from torchvision.models.detection import FCOS
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.fcos import FCOSHead
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelP6P7
 
 from autoinspect.errors import ConfigError
+from autoinspect.training.base import LiteConfig
 from autoinspect.training.lite.backbone import INPUT_MEAN, INPUT_STD, LiteFeatures
 from autoinspect.training.lite.presence import PresenceHead
 
@@ -47,15 +49,16 @@ class LiteFpnBackbone(nn.Module):
         return result
 
 
-def build_detector(variant: str, num_classes: int, imgsz: int, fpn_channels: int, *, pretrained: bool = True) -> FCOS:
+def build_detector(config: LiteConfig, num_classes: int, imgsz: int, *, pretrained: bool = True) -> FCOS:
     """FCOS over the Lite FPN, with a :class:`PresenceHead` as its ``presence`` module (FCOS's own forward does not
     call it; the trainer and the export do). The transform neither resizes (inputs are letterboxed to ``imgsz``)
     nor normalises differently from the exported graph."""
     anchors = AnchorGenerator(tuple((s,) for s in STRIDES), ((1.0,),) * len(STRIDES))
-    backbone = LiteFpnBackbone(variant, fpn_channels, pretrained=pretrained)
+    backbone = LiteFpnBackbone(config.variant, config.fpn_channels, pretrained=pretrained)
     model = FCOS(
         backbone,
         num_classes=num_classes,
+        head=FCOSHead(config.fpn_channels, 1, num_classes, num_convs=config.head_convs),
         min_size=imgsz,
         max_size=imgsz,
         image_mean=list(INPUT_MEAN),
@@ -89,10 +92,16 @@ def backbone_parameters(model: FCOS) -> list[nn.Parameter]:
     return list(lite_backbone(model).features.parameters())
 
 
-def set_backbone_trainable(model: FCOS, trainable: bool) -> None:
-    """Freeze or unfreeze the pretrained features (the FPN and head always train)."""
+def set_backbone_trainable(model: FCOS, trainable: bool, blocks: int) -> None:
+    """Freeze the pretrained features, or unfreeze their last ``blocks`` stages (all 7 and the stem: the whole
+    backbone); the FPN and heads always train."""
+    body = lite_backbone(model).features.body
+    stages = list(body.blocks)
+    tuned = {id(p) for stage in stages[len(stages) - blocks :] for p in stage.parameters()} if blocks else set()
+    if blocks >= len(stages):
+        tuned |= {id(p) for p in body.parameters()}
     for parameter in backbone_parameters(model):
-        parameter.requires_grad = trainable
+        parameter.requires_grad = trainable and id(parameter) in tuned
 
 
 def keep_backbone_statistics(model: FCOS) -> None:

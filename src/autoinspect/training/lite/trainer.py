@@ -107,13 +107,7 @@ class LiteBackend:
         data = LayoutSplit(layout, Split.TRAIN, config.imgsz, config.lite, augment=True, seed=config.seed)
         if not len(data):
             raise ConfigError(f"{layout.root} has no train images")
-        model = build_detector(
-            config.lite.variant,
-            len(classes),
-            data.size,
-            config.lite.fpn_channels,
-            pretrained=init_weights is None,
-        )
+        model = build_detector(config.lite, len(classes), data.size, pretrained=init_weights is None)
         if init_weights is not None:
             warm_start(model, init_weights)
         model.to(device)
@@ -143,7 +137,9 @@ class LiteBackend:
         for epoch in range(1, config.epochs + 1):
             data.epoch = epoch
             set_backbone_trainable(
-                model, epoch > config.lite.freeze_backbone_epochs and config.lite.backbone_lr_scale > 0
+                model,
+                epoch > config.lite.freeze_backbone_epochs and config.lite.backbone_lr_scale > 0,
+                config.lite.tune_blocks,
             )
             losses = self._epoch(model, loader, optimizer, scheduler, device, epoch, config.epochs)
             metrics = dict(self._validate(model, config, device, val_scorer))

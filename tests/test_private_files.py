@@ -10,7 +10,7 @@ import pytest
 
 from autoinspect.config import Settings
 from autoinspect.mlflow_setup import configure_mlflow
-from autoinspect.pipelines.stack import ui_token
+from autoinspect.pipelines.stack import local_admin_key
 from autoinspect.private_files import write_private
 from autoinspect.store import ApiKeys, Scope, make_engine, open_store
 
@@ -47,15 +47,15 @@ def test_an_existing_database_keeps_its_owners_mode(tmp_path: Path) -> None:
     assert _mode(shared) == 0o640
 
 
-def test_a_replaced_ui_key_is_owner_only_even_if_the_stale_one_was_not(tmp_path: Path) -> None:
+def test_a_replaced_admin_key_is_owner_only_even_if_the_stale_one_was_not(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home")
-    stale = settings.serving_dir / "ui.key"
+    stale = settings.serving_dir / "admin.key"
     stale.parent.mkdir(parents=True)
     stale.write_text("revoked-or-foreign-token")
     stale.chmod(0o644)
-    token = ui_token(settings)
-    assert stale.read_text() == token != "revoked-or-foreign-token"
-    assert _mode(stale) == 0o600
+    assert local_admin_key(settings) == stale
+    assert stale.read_text() != "revoked-or-foreign-token" and _mode(stale) == 0o600
+    assert local_admin_key(settings).read_text() == stale.read_text()  # kept while it verifies
 
 
 def test_write_private_creates_missing_folders(tmp_path: Path) -> None:

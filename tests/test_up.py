@@ -46,7 +46,12 @@ def test_up_trains_a_first_model_serves_it_and_stops_cleanly(tmp_path: Path) -> 
         ready = httpx.get(f"http://127.0.0.1:{api}/readyz", timeout=10)
         assert ready.status_code == 200 and ready.json()["champion"] == 1
         assert httpx.get(f"http://127.0.0.1:{ui}/_stcore/health", timeout=10).status_code == 200
-        assert (tmp_path / "home" / "serving" / "ui.key").stat().st_mode & 0o077 == 0  # the UI's token is private
+        key_file = tmp_path / "home" / "serving" / "admin.key"
+        assert key_file.stat().st_mode & 0o077 == 0 and any(str(key_file) in line for line in output)
+        token = key_file.read_text().strip()
+        assert not any(token in line for line in output)  # where the key is, never the key itself
+        who = httpx.get(f"http://127.0.0.1:{api}/v1/whoami", headers={"X-API-Key": token}, timeout=10).json()
+        assert who["scopes"] == ["admin"] and who["name"].startswith("local admin")
     finally:
         process.send_signal(signal.SIGINT)
         try:

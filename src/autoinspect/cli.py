@@ -121,7 +121,7 @@ def up(
         typer.echo(f"quarantined: {result.validation.quarantine}")
     if result.profile:
         typer.echo(f"profile: {result.profile.html}  contact sheet: {result.profile.contact_sheet}")
-    from autoinspect.pipelines.stack import Stack, ensure_champion
+    from autoinspect.pipelines.stack import Stack, ensure_champion, local_admin_key
 
     config = first_model_config(synthetic=data is None, epochs=epochs, imgsz=imgsz)
     champion = ensure_champion(settings, f"{version.name}@{version.digest}", config)
@@ -134,6 +134,7 @@ def up(
         signal.signal(signum, lambda *_: stopping.set())
     try:
         stack.start()
+        typer.echo(f"sign in to the UI with the local admin key in {local_admin_key(settings)} (owner-only file)")
         typer.echo(f"API: {stack.api_url}/docs   UI: {stack.ui_url}   (Ctrl-C stops everything)")
         while not stopping.wait(0.5):
             pass
@@ -611,7 +612,7 @@ def serve(
 def ui(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Default: ui.port (8501).")] = None,
 ) -> None:
-    """Run the operator UI (Streamlit) on loopback; it calls the API at ui.api_url with ui.api_key."""
+    """Run the operator UI (Streamlit) on loopback; it calls the API at ui.api_url with each person's own key."""
     import sys
 
     from autoinspect.ui import streamlit_command

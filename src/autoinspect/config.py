@@ -177,12 +177,14 @@ class TriggerSettings(BaseModel):
 
 
 class UiSettings(BaseModel):
-    """The operator UI (Streamlit): which API it talks to, with which key, and where it listens."""
+    """The operator UI (Streamlit): which API it talks to, where it listens, how long a sign-in lasts.
+
+    The UI holds no key of its own: each person signs in with their own API key, and the UI acts with it."""
 
     api_url: str = "http://127.0.0.1:8000"
     """Base URL of the prediction API the UI calls."""
-    api_key: str | None = None
-    """Key sent as ``X-API-Key``; its scopes decide what the UI can do (inspect, review, admin)."""
+    session_minutes: float = Field(60.0, gt=0)
+    """A sign-in ends after this many minutes without using the UI."""
     port: int = Field(8501, ge=1, le=65535)
     """Where ``autoinspect ui`` serves the app (loopback)."""
 

@@ -111,7 +111,9 @@ def test_the_api_runs_replicas_with_a_readiness_check_and_production_stores(comp
     home = env["AUTOINSPECT_HOME"]
     assert home in api["volumes"], api["volumes"]
     assert not any(str(volume).split(":")[1:2] == [home] for volume in api["volumes"])
-    assert _environment(_services(compose)["ui"])["AUTOINSPECT_UI__API_URL"] == "http://api:8000"
+    ui = _environment(_services(compose)["ui"])
+    assert ui["AUTOINSPECT_UI__API_URL"] == "http://api:8000"
+    assert not any("KEY" in name for name in ui)  # no key wired into a published page: people sign in
 
 
 def test_mlflow_stores_on_postgresql_and_s3(compose: dict[str, Any]) -> None:

@@ -46,23 +46,17 @@ def server(registry: Settings) -> Iterator[str]:
 
 @pytest.fixture
 def ui_env(registry: Settings, server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyFactory]:
-    """Points the UI's settings at the running API and the registry's home; ``ui_env(scopes...)`` sets the key."""
-
-    def use_key(*scopes: Scope) -> str:
-        token = keys(*scopes)
-        monkeypatch.setenv("AUTOINSPECT_UI__API_KEY", token)
-        get_settings.cache_clear()
-        return token
-
+    """Points the UI's settings at the running API and the registry's home; ``ui_env(scopes...)`` issues a key
+    (named ``tester``) for a person to sign in with."""
     engine = make_engine(registry.store_url)
     api_keys = ApiKeys(engine)
 
     def keys(*scopes: Scope) -> str:
-        return api_keys.create("ui", scopes or (Scope.INSPECT,)).token
+        return api_keys.create("tester", scopes or (Scope.INSPECT,)).token
 
     monkeypatch.setenv("AUTOINSPECT_HOME", str(registry.home))
     monkeypatch.setenv("AUTOINSPECT_UI__API_URL", server)
     get_settings.cache_clear()
-    yield use_key
+    yield keys
     get_settings.cache_clear()
     engine.dispose()

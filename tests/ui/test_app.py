@@ -20,6 +20,7 @@ from autoinspect.config import Settings, get_settings
 from autoinspect.domain import Box, Detection
 from autoinspect.pipelines.dataset import prepare_dataset
 from autoinspect.pipelines.monitoring import run_monitoring
+from autoinspect.registry.aliases import alias_history
 from autoinspect.store import Scope
 from autoinspect.ui import APP_PATH
 from autoinspect.ui.client import ApiClient, ApiError
@@ -30,12 +31,20 @@ from autoinspect.ui.views.review import labels_from_rows
 TIMEOUT = 60
 
 
-def _app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP_PATH), default_timeout=TIMEOUT).run()
-    assert not at.exception, at.exception
+def _app(page: str | None = None, *, key: str) -> AppTest:
+    """The app signed in with ``key`` (through its sign-in form), on ``page``."""
+    at = _sign_in(AppTest.from_file(str(APP_PATH), default_timeout=TIMEOUT).run(), key)
+    assert "Signed in as tester" in "\n".join(c.value for c in at.sidebar.caption), _texts(at)
     if page is not None:
         at.sidebar.radio(key="page").set_value(page).run()
         assert not at.exception, at.exception
+    return at
+
+
+def _sign_in(at: AppTest, key: str) -> AppTest:
+    at.text_input(key="signin-key").input(key)
+    at.button(key="signin").click().run()
+    assert not at.exception, at.exception
     return at
 
 
@@ -58,8 +67,7 @@ def _inspect_red(server: str, key: str) -> str:
 
 
 def test_inspect_page_shows_the_verdict_and_filters_by_confidence(ui_env: KeyFactory) -> None:
-    ui_env(Scope.INSPECT)
-    at = _app()
+    at = _app(key=ui_env(Scope.INSPECT))
     assert "Upload one or more photos" in _texts(at)
     at.file_uploader[0].set_value(("car.jpg", jpeg(red=True), "image/jpeg")).run()
     assert not at.exception, at.exception
@@ -91,7 +99,7 @@ def test_review_page_lists_a_flagged_answer_and_accept_removes_it(
     key = ui_env(Scope.INSPECT, Scope.REVIEW)
     request_id = _inspect_red(server, key)
     wait_for_log(registry, 1)
-    at = _app("Review queue")
+    at = _app("Review queue", key=key)
     assert request_id in _texts(at)
     assert len(at.get("image")) == 1  # the stored photo, with its boxes
     at.button(key=f"accept-{request_id}").click().run()
@@ -109,17 +117,20 @@ def test_review_correction_table_is_checked_before_it_is_sent() -> None:
 
 
 def test_review_page_without_the_review_scope_says_so(ui_env: KeyFactory) -> None:
-    ui_env(Scope.INSPECT)
-    at = _app("Review queue")
+    at = _app("Review queue", key=ui_env(Scope.INSPECT))
     assert "may not do that" in _texts(at) and "review" in _texts(at)
 
 
-def test_models_page_promotes_and_rolls_back_with_an_admin_key(ui_env: KeyFactory, server: str) -> None:
+def test_models_page_promotes_and_rolls_back_as_the_signed_in_admin(
+    ui_env: KeyFactory, server: str, registry: Settings
+) -> None:
     key = ui_env(Scope.INSPECT, Scope.ADMIN)
-    at = _app("Models")
+    at = _app("Models", key=key)
     table = at.dataframe[0].value
     assert list(table["version"]) == [2, 1] and "champion" in table["aliases"].iloc[1]
     assert "Champion=v1" in _texts(at)
+    at.selectbox(key="version").set_value(1).run()
+    assert at.button(key="promote").disabled  # v1 already is the champion
     at.selectbox(key="version").set_value(2).run()
     at.button(key="promote").click().run()
     assert not at.exception, at.exception
@@ -130,25 +141,46 @@ def test_models_page_promotes_and_rolls_back_with_an_admin_key(ui_env: KeyFactor
     assert "champion rolled back" in _texts(at)
     with ApiClient(server, key) as client:
         assert client.deployment().champion == 1
+    assert {move.actor for move in alias_history(registry)[-2:]} == {"tester"}  # the person, not the UI
 
 
-def test_models_page_shows_the_refusal_of_a_key_without_admin(ui_env: KeyFactory, server: str) -> None:
+def test_an_inspect_user_sees_no_admin_controls_and_the_api_refuses_them_anyway(
+    ui_env: KeyFactory, server: str
+) -> None:
     key = ui_env(Scope.INSPECT)
-    at = _app("Models")
-    assert "Champion=v1" in _texts(at)
-    at.selectbox(key="version").set_value(2).run()
-    at.button(key="promote").click().run()
-    assert not at.exception, at.exception
-    assert "may not do that" in _texts(at) and "admin" in _texts(at)
-    with ApiClient(server, key) as client:
-        assert client.deployment().champion == 1
+    at = _app("Models", key=key)
+    assert "Champion=v1" in _texts(at) and "needs a key with the admin scope" in _texts(at)
+    assert not [button for button in at.button if button.key in ("promote", "rollback", "apply-mode")]
+    with ApiClient(server, key) as client, pytest.raises(ApiError) as refused:
+        client.promote(2, "not mine to do")
+    assert refused.value.status == 403
+
+
+def test_an_anonymous_visitor_gets_only_the_sign_in_form(ui_env: KeyFactory) -> None:
+    at = AppTest.from_file(str(APP_PATH), default_timeout=TIMEOUT).run()
+    assert not at.exception and "Sign in" in [header.value for header in at.header]
+    assert not at.sidebar.radio and not at.file_uploader  # no page, no upload, no admin control
+    _sign_in(at, "aik_not-a-real-key")
+    assert "That key was refused" in _texts(at) and not at.sidebar.radio
+
+
+def test_a_session_ends_after_the_idle_time(ui_env: KeyFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOINSPECT_UI__SESSION_MINUTES", "0.005")  # 0.3 s
+    get_settings.cache_clear()
+    at = _app(key=ui_env(Scope.INSPECT))
+    time.sleep(0.5)
+    at.run()
+    assert "session expired" in _texts(at) and not at.sidebar.radio
 
 
 def test_pages_explain_an_api_that_is_down(ui_env: KeyFactory, free_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUTOINSPECT_UI__API_URL", f"http://127.0.0.1:{free_port}")
+    key = ui_env(Scope.INSPECT)
+    at = _app(key=key)
+    monkeypatch.setenv("AUTOINSPECT_UI__API_URL", f"http://127.0.0.1:{free_port}")  # the API goes away
     get_settings.cache_clear()
     for page in ("Models", "Review queue"):
-        assert "cannot be reached" in _texts(_app(page))
+        at.sidebar.radio(key="page").set_value(page).run()
+        assert "cannot be reached" in _texts(at)
     with pytest.raises(ApiError) as raised:
         ApiClient(get_settings().ui.api_url, None).deployment()
     assert raised.value.status == 0
@@ -162,7 +194,7 @@ def test_monitoring_page_charts_the_runs(ui_env: KeyFactory, server: str, regist
     time.sleep(1.1)  # run folders are stamped by the second
     second = run_monitoring(registry, hours=1)
     assert first.folder != second.folder
-    at = _app("Monitoring")
+    at = _app("Monitoring", key=key)
     text = _texts(at)
     assert "2 run(s)" in text and "Review rate=100.0%" in text, text
     assert len(at.get("vega_lite_chart")) == 3
@@ -170,9 +202,9 @@ def test_monitoring_page_charts_the_runs(ui_env: KeyFactory, server: str, regist
 
 
 def test_data_page_lists_a_dataset_version(ui_env: KeyFactory, registry: Settings) -> None:
-    ui_env(Scope.INSPECT)
+    key = ui_env(Scope.INSPECT)
     prepared = prepare_dataset(registry, None, profile=False)
-    at = _app("Data")
+    at = _app("Data", key=key)
     table = at.dataframe[0].value
     assert prepared.version.ref.short in list(table["version"])
     assert int(table["images"].iloc[0]) == len(prepared.version.items)

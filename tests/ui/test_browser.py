@@ -13,13 +13,20 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from served import KeyFactory, jpeg
 from unavailable import unavailable
 
+from autoinspect.config import Settings
+from autoinspect.registry.aliases import CHAMPION, alias_history
+from autoinspect.registry.mlflow_registry import get_by_alias
 from autoinspect.store import Scope
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "/usr/lib/chromium/chromium")
 CHROMIUM_FLAGS = [
@@ -51,8 +58,7 @@ def chromium() -> str:
 
 @pytest.fixture
 def ui_url(ui_env: KeyFactory, free_port: int) -> Iterator[str]:
-    """``autoinspect ui`` on a free loopback port, with the AUTOINSPECT_* variables of ``ui_env``."""
-    ui_env(Scope.INSPECT, Scope.ADMIN)
+    """``autoinspect ui`` on a free loopback port, with the AUTOINSPECT_* variables of ``ui_env`` (no key)."""
     port = free_port
     process = subprocess.Popen(
         [sys.executable, "-m", "autoinspect", "ui", "--port", str(port)],
@@ -85,14 +91,30 @@ def _png(path: Path) -> bytes:
     return content
 
 
-def test_inspect_and_models_pages_in_chromium(chromium: str, ui_url: str, tmp_path: Path) -> None:
+def _sign_in(page: Page, key: str) -> None:
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sign_in_then_inspect_and_models_pages_in_chromium(
+    chromium: str, ui_url: str, ui_env: KeyFactory, registry: Settings, tmp_path: Path
+) -> None:
+    """Anonymous: the sign-in form only. An inspect user inspects and sees no admin control. An admin promotes,
+    and the registry records that person."""
     from playwright.sync_api import expect, sync_playwright
 
+    inspector, admin = ui_env(Scope.INSPECT), ui_env(Scope.INSPECT, Scope.ADMIN)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(ui_url)
+            expect(page.get_by_label("API key")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Upload one or more photos")).to_have_count(0)
+            expect(page.get_by_text("Models", exact=True)).to_have_count(0)
+            page.screenshot(path=tmp_path / "signin.png", full_page=True)
+
+            _sign_in(page, inspector)
             expect(page.get_by_text("Upload one or more photos")).to_be_visible(timeout=30_000)
             page.locator("input[type=file]").set_input_files(
                 [{"name": "car.jpg", "mimeType": "image/jpeg", "buffer": jpeg(red=True)}]
@@ -101,15 +123,24 @@ def test_inspect_and_models_pages_in_chromium(chromium: str, ui_url: str, tmp_pa
             expect(page.get_by_text("Needs review", exact=False)).to_be_visible()
             expect(page.locator("img[src*='media']").first).to_be_visible()
             page.screenshot(path=tmp_path / "inspect.png", full_page=True)
-
             page.get_by_text("Models", exact=True).click()
             expect(page.get_by_text("Registered versions")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("needs a key with the admin scope")).to_be_visible(timeout=30_000)
+            expect(page.get_by_role("button", name="Promote to champion")).to_have_count(0)
+            page.get_by_role("button", name="Sign out").click()
+
+            _sign_in(page, admin)
+            page.get_by_text("Models", exact=True).click()
             expect(page.get_by_role("button", name="Promote to champion")).to_be_visible(timeout=30_000)
             expect(page.get_by_text("car.jpg", exact=True)).to_have_count(0, timeout=30_000)  # the old page is gone
-            expect(page.get_by_text("v1", exact=True).first).to_be_visible()
             assert page.locator("[data-testid=stSidebarNav]").count() == 0  # no stray multipage navigation
             page.screenshot(path=tmp_path / "models.png", full_page=True)
+            page.get_by_role("button", name="Promote to champion").click()
+            expect(page.get_by_text("v2 promoted to champion")).to_be_visible(timeout=30_000)
         finally:
             browser.close()
-    _png(tmp_path / "inspect.png")
-    _png(tmp_path / "models.png")
+    champion = get_by_alias(registry, CHAMPION)
+    assert champion is not None and champion.version == 2
+    assert alias_history(registry)[-1].actor == "tester"
+    for name in ("signin", "inspect", "models"):
+        _png(tmp_path / f"{name}.png")

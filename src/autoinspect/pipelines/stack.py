@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -27,7 +28,7 @@ from autoinspect.pipelines.monitoring import run_monitoring
 from autoinspect.pipelines.registration import register_run
 from autoinspect.pipelines.training import train_model
 from autoinspect.private_files import write_private
-from autoinspect.registry.aliases import CHAMPION
+from autoinspect.registry.aliases import CHAMPION, current_user
 from autoinspect.registry.mlflow_registry import get_by_alias
 from autoinspect.serving.app import create_app
 from autoinspect.store import ApiKeys, Scope, open_store
@@ -35,7 +36,8 @@ from autoinspect.training.base import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-UI_KEY_FILE = "ui.key"
+ADMIN_KEY_FILE = "admin.key"
+"""The local admin's key, written owner-only under the serving folder by ``autoinspect up``."""
 """The UI's admin token, kept under ``<home>/serving`` (mode 0600) so restarts reuse one key."""
 READY_TIMEOUT_S = 120.0
 
@@ -56,16 +58,16 @@ def ensure_champion(settings: Settings, dataset: str, config: TrainConfig) -> in
     return registration.model.version
 
 
-def ui_token(settings: Settings) -> str:
-    """The UI's admin key: the stored one while it still verifies, else a new one (the old file is replaced)."""
-    path = settings.serving_dir / UI_KEY_FILE
+def local_admin_key(settings: Settings) -> Path:
+    """The file holding the local admin's key, for signing in to the UI: the stored key while it still verifies,
+    else a new one (the old file is replaced). The key itself is never printed or logged, only where it is."""
+    path = settings.serving_dir / ADMIN_KEY_FILE
     with open_store(settings.store_url) as engine:
         keys = ApiKeys(engine)
-        if path.is_file() and keys.verify(token := path.read_text(encoding="utf-8").strip()) is not None:
-            return token
-        token = keys.create("ui (autoinspect up)", [Scope.ADMIN]).token
-        write_private(path, token)
-        return token
+        if path.is_file() and keys.verify(path.read_text(encoding="utf-8").strip()) is not None:
+            return path
+        write_private(path, keys.create(f"local admin ({current_user()})", [Scope.ADMIN]).token)
+        return path
 
 
 @dataclass
@@ -137,7 +139,6 @@ class Stack:
             **os.environ,
             "AUTOINSPECT_HOME": str(self.settings.home.resolve()),
             "AUTOINSPECT_UI__API_URL": self.api_url,
-            "AUTOINSPECT_UI__API_KEY": ui_token(self.settings),
         }
         self._ui = subprocess.Popen(streamlit_command(self._ui_port), env=env, start_new_session=True)
         _wait_for(f"{self.ui_url}/_stcore/health", "the UI", lambda: self._ui is not None and self._ui.poll() is None)

@@ -32,8 +32,9 @@ _api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, descriptio
 _bearer = HTTPBearer(auto_error=False, description="The same API key, as Authorization: Bearer aik_...")
 
 
-def require_scope(scope: Scope) -> Callable[..., ApiKey]:
-    """A dependency that lets a request through only with an active key allowing ``scope``, and returns that key.
+def require_scope(scope: Scope | None) -> Callable[..., ApiKey]:
+    """A dependency that lets a request through only with an active key allowing ``scope`` (any active key when
+    ``None``), and returns that key.
 
     The key store comes from ``request.app.state.api_keys`` (an :class:`~autoinspect.store.ApiKeys`), so one app
     object can be tested against its own database. The dependency is a plain ``def``: verification queries the
@@ -58,7 +59,7 @@ def require_scope(scope: Scope) -> Callable[..., ApiKey]:
         key = _key_store(request).verify(token)
         if key is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=INVALID_KEY, headers=_CHALLENGE)
-        if not key.allows(scope):
+        if scope is not None and not key.allows(scope):
             logger.info(
                 "API key %s (%s) refused %s %s: lacks %s",
                 key.key_id,
@@ -71,7 +72,7 @@ def require_scope(scope: Scope) -> Callable[..., ApiKey]:
         return key
 
     # A name per scope, so tracebacks and profiles say which scope a route required.
-    check_api_key.__name__ = check_api_key.__qualname__ = f"require_{scope.value}_scope"
+    check_api_key.__name__ = check_api_key.__qualname__ = f"require_{scope.value if scope else 'any'}_scope"
     return check_api_key
 
 

@@ -26,6 +26,7 @@ from autoinspect.serving.schemas import (
     DeploymentChange,
     DeploymentState,
     ErrorBody,
+    KeyIdentity,
     RollbackRequest,
     VersionChange,
 )
@@ -51,6 +52,12 @@ CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
 """The write endpoints read a JSON body; FastAPI answers 400 when it cannot even be decoded."""
 Admin = Annotated[ApiKey, Depends(require_scope(Scope.ADMIN))]
 State = Annotated[Service, Depends(current_service)]
+
+
+@router.get("/v1/whoami", response_model=KeyIdentity, responses=ADMIN_ERRORS, tags=["account"])
+def whoami(key: Annotated[ApiKey, Depends(require_scope(None))]) -> KeyIdentity:
+    """Whose key this is and what it may do: the UI signs a person in with it and shows only what they may use."""
+    return KeyIdentity(name=key.name, key_id=key.key_id, scopes=sorted(scope.value for scope in key.scopes))
 
 
 @router.get(

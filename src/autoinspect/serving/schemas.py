@@ -72,6 +72,15 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class KeyIdentity(BaseModel):
+    """The caller's key without its secret (``GET /v1/whoami``)."""
+
+    name: str
+    """Who holds it: the actor recorded for every change made with it."""
+    key_id: str
+    scopes: list[str]
+
+
 class Readiness(BaseModel):
     ready: bool
     champion: int | None

@@ -242,12 +242,7 @@ class BackgroundWriter:
                 return
             descriptor = os.dup(self._spill_file.fileno())
             self._spill_dirty = False
-        try:
-            os.fsync(descriptor)
-        except OSError:
-            logger.exception("could not fsync %s", self._spill_path)
-        finally:
-            os.close(descriptor)
+        _fsync_and_close(descriptor, self._spill_path)
 
     def _close_spill_file(self) -> None:
         """Sync and close the spill file; the caller holds the spill lock."""
@@ -328,6 +323,17 @@ class BackgroundWriter:
             path.unlink()
 
 
+def _fsync_and_close(descriptor: int, path: Path) -> None:
+    """fsync a duplicate of a file's descriptor, taken under the file's lock so the fsync itself runs outside it
+    (appends never wait on the disk), then close the duplicate."""
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        logger.exception("could not fsync %s", path)
+    finally:
+        os.close(descriptor)
+
+
 class _Journal:
     """The write-ahead journal: the live file takes appends; sealed segments wait until what they hold is written.
 
@@ -370,12 +376,7 @@ class _Journal:
                 return
             descriptor = os.dup(self._file.fileno())
             self._dirty = False
-        try:
-            os.fsync(descriptor)
-        except OSError:
-            logger.exception("could not fsync %s", self._path)
-        finally:
-            os.close(descriptor)
+        _fsync_and_close(descriptor, self._path)
 
     def settle(self, sequence: int) -> None:
         """Everything up to ``sequence`` is in the database or the spill: drop the journal lines that hold it."""

@@ -63,6 +63,18 @@ class DeploymentInfo(BaseModel):
     last_refresh_error: str | None
 
 
+class Identity(BaseModel):
+    """Whose key the client holds (``GET /v1/whoami``)."""
+
+    name: str
+    key_id: str
+    scopes: list[str]
+
+    def may(self, scope: str) -> bool:
+        """The API's rule: a scope, or ``admin``, which allows everything."""
+        return scope in self.scopes or "admin" in self.scopes
+
+
 class DatasetInfo(BaseModel):
     name: str
     digest: str
@@ -104,6 +116,9 @@ class ApiClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def whoami(self) -> Identity:
+        return Identity.model_validate(self._call("GET", "/v1/whoami"))
 
     def inspect(self, photo: bytes, *, filename: str = "photo.jpg", vehicle_id: str | None = None) -> InspectAnswer:
         data = {"vehicle_id": vehicle_id} if vehicle_id else None

@@ -9,12 +9,13 @@ from __future__ import annotations
 import streamlit as st
 
 from autoinspect.config import Settings
+from autoinspect.ui import signin
 from autoinspect.ui.client import UNREACHABLE, ApiClient, ApiError
 
 
 def api_client(settings: Settings) -> ApiClient:
-    """A client on ``ui.api_url`` with ``ui.api_key`` (one per script run; pages close it with ``with``)."""
-    return ApiClient(settings.ui.api_url, settings.ui.api_key)
+    """A client on ``ui.api_url`` with the signed-in person's key (one per script run; pages close it)."""
+    return ApiClient(settings.ui.api_url, signin.token())
 
 
 def show_api_error(error: ApiError, settings: Settings) -> None:
@@ -25,10 +26,7 @@ def show_api_error(error: ApiError, settings: Settings) -> None:
             "or point the UI at it with AUTOINSPECT_UI__API_URL."
         )
     elif error.status == 401:
-        st.error(
-            f"The API refused the key: {error.detail}. Create one with `autoinspect keys create` and set "
-            "AUTOINSPECT_UI__API_KEY."
-        )
+        st.error(f"The API refused your key: {error.detail}. Sign out and sign in with a valid key.")
     elif error.status == 403:
         st.warning(f"This key may not do that: {error.detail}")
     elif error.status == 503:

@@ -96,7 +96,9 @@ def set_backbone_trainable(model: FCOS, trainable: bool, blocks: int) -> None:
     """Freeze the pretrained features, or unfreeze their last ``blocks`` stages (all 7 and the stem: the whole
     backbone); the FPN and heads always train."""
     body = lite_backbone(model).features.body
-    stages = list(body.blocks)
+    blocks_module = body.blocks
+    assert isinstance(blocks_module, nn.Sequential)
+    stages = list(blocks_module)
     tuned = {id(p) for stage in stages[len(stages) - blocks :] for p in stage.parameters()} if blocks else set()
     if blocks >= len(stages):
         tuned |= {id(p) for p in body.parameters()}

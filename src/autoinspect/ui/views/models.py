@@ -1,6 +1,6 @@
 """Models: the registered versions with their aliases and key metrics, the deployment the API serves now, and
-the admin controls (mode and canary share, challenger, promote, roll back). Admin calls need a key with the
-``admin`` scope; with another key the API's refusal is shown as it is."""
+the admin controls (mode and canary share, challenger, promote, roll back), shown to people signed in with the
+``admin`` scope only (the API refuses the calls to anyone else anyway)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from autoinspect.config import Settings
+from autoinspect.ui import signin
 from autoinspect.ui.client import MODES, ApiClient, ApiError, DeploymentInfo, ModelInfo
 from autoinspect.ui.common import api_client, show_api_error
 
@@ -58,20 +59,32 @@ def render(settings: Settings) -> None:
         st.warning(f"The API's last registry read failed: {state.last_refresh_error}")
     st.subheader("Registered versions")
     st.dataframe(pd.DataFrame(model_rows(models)), hide_index=True)
-    _controls(settings, [m.version for m in models], state)
+    session = signin.current(settings)
+    if session is not None and session.identity.may("admin"):
+        _controls(settings, [m.version for m in models], state)
+    else:
+        st.caption("Changing the deployment needs a key with the admin scope.")
 
 
 def _controls(settings: Settings, versions: list[int], state: DeploymentInfo) -> None:
-    st.subheader("Change (admin key)")
-    reason = st.text_input("Reason (recorded in the registry history)", key="reason")
+    st.subheader("Change")
+    reason = st.text_input("Reason (recorded in the registry history, with your name)", key="reason")
     mode_column, percent_column = st.columns(2)
     mode = mode_column.selectbox("Mode", MODES, index=MODES.index(state.mode), key="mode")
     percent = percent_column.slider("Canary %", 0.0, 100.0, float(state.canary_percent), 1.0, key="canary")
     if st.button("Apply mode", key="apply-mode"):
         _act(settings, lambda c: c.set_deployment(mode, percent, reason), f"mode set to {mode}")
-    version = st.selectbox("Version", sorted(versions, reverse=True), key="version")
+    choices = sorted(versions, reverse=True)
+    version = st.selectbox("Version", choices, key="version")
     promote, challenger, rollback = st.columns(3)
-    if version is not None and promote.button("Promote to champion", key="promote", type="primary"):
+    is_champion = version == state.champion
+    if version is not None and promote.button(
+        "Promote to champion",
+        key="promote",
+        type="primary",
+        disabled=is_champion,
+        help="already the champion" if is_champion else None,
+    ):
         _act(settings, lambda c: c.promote(version, reason), f"v{version} promoted to champion")
     if version is not None and challenger.button("Make challenger", key="challenger"):
         _act(settings, lambda c: c.set_challenger(version, reason), f"v{version} is the challenger")

@@ -46,10 +46,16 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home", workers=2)
 
 
+NO_SHARED_DATA = "TESTS_WITHOUT_SHARED_DATA"
+"""Set on runners that cannot have ``../shared`` (the data is never committed); everywhere else CI needs it."""
+
+
 @pytest.fixture(scope="session")
 def sample_root() -> Path:
     """The real annotated sample; missing it fails under CI and skips elsewhere."""
     if not (SAMPLE / "data.yaml").is_file():
+        if os.environ.get(NO_SHARED_DATA):  # a hosted runner (GitHub) has no ../shared: skip there, with the reason
+            pytest.skip(f"real sample not on this runner ({NO_SHARED_DATA} is set); the project's own CI runs these")
         unavailable(f"real sample not found at {SAMPLE}")
     return SAMPLE
 

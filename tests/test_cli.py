@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 from collections.abc import Iterator
@@ -90,3 +91,20 @@ def test_up_trains_quickly_on_the_synthetic_sample_and_the_default_recipe_on_rea
     assert cli.first_model_config(synthetic=False, epochs=None, imgsz=None) == TrainConfig()
     given = cli.first_model_config(synthetic=True, epochs=2, imgsz=96)
     assert (given.epochs, given.imgsz) == (2, 96)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_other_libraries_info_lines_only_with_verbose(verbose: bool, _home: Path) -> None:
+    root = logging.getLogger()
+    before = root.level, {name: logging.getLogger(name).level for name in ("autoinspect", "uvicorn", "mlflow")}
+    try:
+        assert runner.invoke(cli.app, ["-v", "keys", "list"] if verbose else ["keys", "list"]).exit_code == 0
+        quiet = logging.getLogger("a_library.module").getEffectiveLevel()
+        assert quiet == (logging.DEBUG if verbose else logging.WARNING)
+        if not verbose:
+            assert logging.getLogger("mlflow.store").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("autoinspect.training.lite.trainer").getEffectiveLevel() <= logging.INFO
+    finally:
+        root.setLevel(before[0])
+        for name, level in before[1].items():
+            logging.getLogger(name).setLevel(level)

@@ -8,9 +8,12 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
+
+from autoinspect.pipelines.stack import LocalScheduler
 
 AUTOINSPECT = Path(sys.executable).with_name("autoinspect")
 
@@ -42,7 +45,7 @@ def test_up_trains_a_first_model_serves_it_and_stops_cleanly(tmp_path: Path) -> 
     reader.start()
     try:
         assert started.wait(300) and process.poll() is None, "".join(output[-50:])
-        assert any("champion: version 1" in line for line in output)
+        assert any("champion: version 1 (DEMO: trained on synthetic panels" in line for line in output)
         ready = httpx.get(f"http://127.0.0.1:{api}/readyz", timeout=10)
         assert ready.status_code == 200 and ready.json()["champion"] == 1
         assert httpx.get(f"http://127.0.0.1:{ui}/_stcore/health", timeout=10).status_code == 200
@@ -52,6 +55,8 @@ def test_up_trains_a_first_model_serves_it_and_stops_cleanly(tmp_path: Path) -> 
         assert not any(token in line for line in output)  # where the key is, never the key itself
         who = httpx.get(f"http://127.0.0.1:{api}/v1/whoami", headers={"X-API-Key": token}, timeout=10).json()
         assert who["scopes"] == ["admin"] and who["name"].startswith("local admin")
+        models = httpx.get(f"http://127.0.0.1:{api}/v1/models", headers={"X-API-Key": token}, timeout=10).json()
+        assert [(m["version"], m["demo"]) for m in models] == [(1, True)]  # marked wherever it is shown
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -63,3 +68,17 @@ def test_up_trains_a_first_model_serves_it_and_stops_cleanly(tmp_path: Path) -> 
     for port in (api, ui):  # both servers are gone with it
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_the_scheduler_runs_a_job_first_after_its_first_delay_then_every_period() -> None:
+    runs: list[float] = []
+    scheduler = LocalScheduler([("monitoring", 3600.0, lambda: runs.append(time.monotonic()))], {"monitoring": 0.0})
+    started = time.monotonic()
+    scheduler.start()
+    try:
+        deadline = started + 10
+        while not runs and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        scheduler.stop()
+    assert len(runs) == 1 and runs[0] - started < 3  # not an hour later; and not again within the period

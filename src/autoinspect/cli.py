@@ -54,6 +54,13 @@ MapOption = Annotated[
 MapFileOption = Annotated[Path | None, typer.Option("--map-file", help="YAML mapping {source: target or null}.")]
 
 
+_DEFAULTS = TrainConfig()
+"""The default recipe, shown in ``train --help`` (the options themselves default to "not given", so a --config
+file's values are not overridden)."""
+OWN_INFO_LOGGERS = ("autoinspect", "uvicorn")
+DEMO_NOTE = " (DEMO: trained on synthetic panels, it will not find damage on real photos; train on yours with --data)"
+
+
 def _settings() -> Settings:
     return get_settings()
 
@@ -83,10 +90,12 @@ def first_model_config(*, synthetic: bool, epochs: int | None, imgsz: int | None
 
 @app.callback()
 def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:  # our own progress, and the server's start and requests; other libraries' INFO only with -v
+        for name in OWN_INFO_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # MLflow's own handler ignores the root level
     private_dir(get_settings().home)  # databases, keys and photos live there: owner-only from the first command
 
 
@@ -124,8 +133,8 @@ def up(
     from autoinspect.pipelines.stack import Stack, ensure_champion, local_admin_key
 
     config = first_model_config(synthetic=data is None, epochs=epochs, imgsz=imgsz)
-    champion = ensure_champion(settings, f"{version.name}@{version.digest}", config)
-    typer.echo(f"champion: version {champion}")
+    champion = ensure_champion(settings, f"{version.name}@{version.digest}", config, demo=data is None)
+    typer.echo(f"champion: version {champion.version}{DEMO_NOTE if champion.demo else ''}")
     if not serve:
         return
     stack = Stack(settings, api_port=api_port, ui_port=ui_port)
@@ -301,11 +310,16 @@ def _train_config(config: Path | None, overrides: dict[str, Any]) -> TrainConfig
 def train(
     data: Annotated[str, typer.Option(help="Dataset version (name, name@digest) or a dataset folder.")],
     config: Annotated[Path | None, typer.Option(help="Run configuration YAML (TrainConfig fields).")] = None,
-    backend: Annotated[BackendName | None, typer.Option(help="lite (pretrained EfficientNet-Lite) or yolo.")] = None,
-    epochs: Annotated[int | None, typer.Option()] = None,
-    imgsz: Annotated[int | None, typer.Option(help="Square input side in pixels.")] = None,
-    batch: Annotated[int | None, typer.Option()] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1...")] = None,
+    backend: Annotated[
+        BackendName | None,
+        typer.Option(help=f"lite (pretrained EfficientNet-Lite) or yolo [default: {_DEFAULTS.backend}]"),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help=f"[default: {_DEFAULTS.epochs}]")] = None,
+    imgsz: Annotated[int | None, typer.Option(help=f"Square input side in pixels [default: {_DEFAULTS.imgsz}]")] = None,
+    batch: Annotated[int | None, typer.Option(help=f"Photos per step [default: {_DEFAULTS.batch}]")] = None,
+    device: Annotated[
+        str | None, typer.Option(help=f"auto, cpu, cuda, cuda:1... [default: {_DEFAULTS.device}]")
+    ] = None,
     search: Annotated[int, typer.Option(help="Optuna trials (nested MLflow runs); 0 trains once.")] = 0,
 ) -> None:
     """Train a detector, keep the checkpoint best on val, calibrate thresholds and measure the test split."""
@@ -327,11 +341,20 @@ def train(
     typer.echo(f"next: autoinspect register --run {outcome.run_id}")
 
 
+def _figure(value: float | None) -> str:
+    """A metric for a person: three decimals, ``n/a`` where it was not measured."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _echo_summary(result: EvaluationResult) -> None:
-    per_class = {label: ap.ap50 for label, ap in result.detection.per_class.items()}
-    image = result.image_level
-    typer.echo(f"test AP50 {per_class}, mAP50 {result.detection.map50}, mAP50-95 {result.detection.map50_95}")
-    typer.echo(f"damaged caught {image.damaged_caught}, clean cars answered None {image.clean_none_rate}")
+    detection, image = result.detection, result.image_level
+    per_class = ", ".join(f"{label} {_figure(ap.ap50)}" for label, ap in detection.per_class.items())
+    typer.echo(f"test AP50 {per_class}; mAP50 {_figure(detection.map50)}, mAP50-95 {_figure(detection.map50_95)}")
+    presence = ", ".join(f"{label} {_figure(m.f1)}" for label, m in image.per_class.items())
+    typer.echo(
+        f"damaged caught {_figure(image.damaged_caught)}, clean cars answered None {_figure(image.clean_none_rate)}; "
+        f"verdict F1 per class: {presence}"
+    )
 
 
 @app.command()
@@ -354,14 +377,20 @@ def evaluate(
 
 
 @app.command()
-def register(run: Annotated[str, typer.Option(help="MLflow run id printed by `autoinspect train`.")]) -> None:
-    """Register a trained run's model; gates against the champion decide its alias."""
+def register(
+    run: Annotated[str, typer.Option(help="MLflow run id printed by `autoinspect train`.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Give the alias even if the gates fail (recorded as forced).")
+    ] = False,
+) -> None:
+    """Register a trained run's model; the quality floors and the gates against the champion decide its alias."""
     from autoinspect.pipelines.registration import register_run
 
-    registration = register_run(_settings(), run)
+    registration = register_run(_settings(), run, force=force)
     for check in registration.decision.checks:
         typer.echo(f"  {'pass' if check.passed else 'FAIL'} {check.message}")
-    typer.echo(f"version {registration.model.version}: alias {registration.alias or 'none (gates failed)'}")
+    alias = registration.alias or "none (gates failed; --force to promote anyway)"
+    typer.echo(f"version {registration.model.version}: alias {alias}{' (forced)' if registration.forced else ''}")
 
 
 @app.command()
@@ -414,7 +443,8 @@ def models_list() -> None:
 
     for version in list_versions(_settings()):
         metrics = {k: round(v, 3) for k, v in version.metrics.items() if "/" not in k or k.startswith("image/")}
-        typer.echo(f"v{version.version} {','.join(version.aliases) or '-'} {version.backend} {metrics}")
+        demo = DEMO_NOTE if version.demo else ""
+        typer.echo(f"v{version.version} {','.join(version.aliases) or '-'} {version.backend} {metrics}{demo}")
 
 
 @models_app.command()
@@ -617,7 +647,8 @@ def ui(
 
     from autoinspect.ui import streamlit_command
 
-    command = streamlit_command(port or _settings().ui.port)
+    settings = _settings()
+    command = streamlit_command(port or settings.ui.port, settings.serving.max_upload_bytes)
     # Become Streamlit (same pid, same environment): a stop signal reaches it directly and leaves no child behind.
     os.execv(sys.executable, command)
 

@@ -176,6 +176,21 @@ class TriggerSettings(BaseModel):
     """How often ``autoinspect up``'s local scheduler runs a continuous-training pass."""
 
 
+class GateSettings(BaseModel):
+    """Absolute quality floors every registered model must reach to be promoted (champion or challenger).
+
+    A model below them is registered, so its figures stay inspectable, but not promoted unless an operator forces
+    it (``autoinspect register --force``). The defaults are low on purpose: they stop a model that finds nothing
+    (a first model trained on a handful of photos) or flags everything, not one that is merely weak.
+    """
+
+    min_map50: float = Field(0.02, ge=0.0, le=1.0)
+    min_damaged_caught: float = Field(0.5, ge=0.0, le=1.0)
+    """Share of damaged test photos whose verdict is not "None"."""
+    min_clean_none_rate: float = Field(0.5, ge=0.0, le=1.0)
+    """Share of clean test photos answered "None"."""
+
+
 class UiSettings(BaseModel):
     """The operator UI (Streamlit): which API it talks to, where it listens, how long a sign-in lasts.
 
@@ -210,6 +225,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    gates: GateSettings = Field(default_factory=GateSettings)
     continuous_training: TriggerSettings = Field(default_factory=TriggerSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
 

@@ -314,6 +314,9 @@ def test_training_dag_then_continuous_training_dag_puts_a_challenger_on_canary(
         CONTINUOUS_TRAINING__MAX_AP50_DROP="1.0",  # tiny models: the gates must not decide this test
         CONTINUOUS_TRAINING__MAX_CLEAN_NONE_RATE_DROP="1.0",
         CONTINUOUS_TRAINING__MAX_DAMAGED_CAUGHT_DROP="1.0",
+        GATES__MIN_MAP50="0",
+        GATES__MIN_DAMAGED_CAUGHT="0",
+        GATES__MIN_CLEAN_NONE_RATE="0",
     )
     generate_dataset(tmp_path / "cars", 60, seed=0, size=(160, 120))
     conf = {"folder": str(tmp_path / "cars"), "name": "cars", "profile": False, "train_config": TINY}

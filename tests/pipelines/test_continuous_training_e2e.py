@@ -21,7 +21,14 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
-from autoinspect.config import AlertSettings, MonitoringSettings, ServingSettings, Settings, TriggerSettings
+from autoinspect.config import (
+    AlertSettings,
+    GateSettings,
+    MonitoringSettings,
+    ServingSettings,
+    Settings,
+    TriggerSettings,
+)
 from autoinspect.data.synthetic import SyntheticStyle, generate_dataset
 from autoinspect.pipelines.continuous_training import check_triggers, run_continuous_training
 from autoinspect.pipelines.dataset import prepare_dataset
@@ -67,6 +74,7 @@ def loop_settings(tracked_settings: Settings, webhook: tuple[str, list[dict[str,
     return tracked_settings.model_copy(
         update={
             "serving": ServingSettings(poll_seconds=0.2),
+            "gates": GateSettings(min_map50=0, min_damaged_caught=0, min_clean_none_rate=0),  # tiny models
             "monitoring": MonitoringSettings(min_window_size=10, alerts=AlertSettings(webhook_url=webhook[0])),
             "continuous_training": TriggerSettings(
                 new_reviews=6,

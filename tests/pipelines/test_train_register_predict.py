@@ -7,6 +7,7 @@ benchmarks/quality.py, not here. Everything goes through the CLI into a real SQL
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def test_train_evaluate_register_predict(home: Path, tmp_path: Path) -> None:
     output = _invoke("train", "--data", str(data), "--epochs", "2", "--imgsz", "128", "--batch", "8")
     run_id = next(line.split()[1] for line in output.splitlines() if line.startswith("run: "))
     model_path = next(line.split()[1] for line in output.splitlines() if line.startswith("model: "))
-    assert "test AP50" in output
+    summary = [line for line in output.splitlines() if line.startswith(("test AP50", "damaged caught"))]
+    assert len(summary) == 2 and not re.search(r"\d\.\d{4}", "".join(summary)), summary  # figures for people
 
     run = MlflowClient(f"sqlite:///{home.resolve() / 'mlflow.db'}").get_run(run_id)
     assert run.info.status == "FINISHED"
@@ -56,9 +58,16 @@ def test_train_evaluate_register_predict(home: Path, tmp_path: Path) -> None:
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["images"] > 0 and set(report["thresholds"]) == {"scratch", "dent"}
 
-    registered = _invoke("register", "--run", run_id)
-    assert "version 1: alias champion" in registered
-    assert "v1 champion lite" in _invoke("models", "list")
+    get_settings.cache_clear()
+    with pytest.MonkeyPatch.context() as patch:  # floors this 2-epoch model cannot reach
+        patch.setenv("AUTOINSPECT_GATES__MIN_MAP50", "0.99")
+        refused = _invoke("register", "--run", run_id)
+    get_settings.cache_clear()
+    assert "FAIL map50" in refused and "version 1: alias none (gates failed; --force" in refused
+    registered = _invoke("register", "--run", run_id, "--force")
+    assert "version 2: alias champion (forced)" in registered
+    listed = _invoke("models", "list")
+    assert "v2 champion lite" in listed and "v1 - lite" in listed and "DEMO" not in listed
 
     photo = next((data / "images" / "test").iterdir())
     broken = tmp_path / "broken.jpg"

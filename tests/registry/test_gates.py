@@ -51,6 +51,14 @@ def _with(changes: dict[str, float] | None = None) -> dict[str, float]:
         (_with({LATENCY_MS_P95: 75.0}), CHAMPION, BUDGET, False, [GateRule.LATENCY_BUDGET]),
         (_with({MAP50: 0.1, ap50_key("dent"): 0.0}), None, GateRules(), True, []),  # no champion: only absolute rules
         (_with({MAP50: 0.1}), None, GateRules(min_map50=0.3), False, [GateRule.MIN_MAP50]),
+        (
+            _with({IMAGE_DAMAGED_CAUGHT: 0.4, IMAGE_CLEAN_NONE_RATE: 0.3}),
+            None,
+            GateRules(min_damaged_caught=0.5, min_clean_none_rate=0.5),
+            False,
+            [GateRule.MIN_DAMAGED_CAUGHT, GateRule.MIN_CLEAN_NONE_RATE],
+        ),
+        ({MAP50: 0.5}, None, GateRules(min_damaged_caught=0.5), False, [GateRule.MIN_DAMAGED_CAUGHT]),  # unmeasured
         ({MAP50: 0.7}, None, BUDGET, False, [GateRule.LATENCY_BUDGET]),  # latency not measured: fails closed
         ({**CHAMPION, ap50_key("rust"): 0.1}, CHAMPION, GateRules(), True, []),  # a new class is not gated
         (_with({ap50_key("dent"): math.nan}), CHAMPION, GateRules(), False, [GateRule.AP50_DROP]),
@@ -66,6 +74,8 @@ def _with(changes: dict[str, float] | None = None) -> dict[str, float]:
         "over-latency-budget",
         "no-champion",
         "below-floor",
+        "below-verdict-floors",
+        "verdict-unmeasured",
         "latency-unmeasured",
         "new-class",
         "candidate-nan",

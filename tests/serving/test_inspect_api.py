@@ -207,6 +207,14 @@ def test_a_tampered_champion_is_refused_and_only_admins_read_why(registry: Setti
         assert inspect.status_code == 503
 
 
+def test_docs_pages_load_their_assets_from_the_api_itself(client: TestClient) -> None:
+    for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = client.get(page).text
+        assert f"/static-offline-docs/{asset}" in html and "cdn." not in html, page
+        script = client.get(f"/static-offline-docs/{asset}")
+        assert script.status_code == 200 and len(script.content) > 100_000
+
+
 def test_the_openapi_spec_documents_both_encodings_and_the_key(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/v1/inspect"]["post"]["requestBody"]["content"]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from mlflow import MlflowClient
 from PIL import Image
 from served import KeyFactory, jpeg, wait_for_log
 from streamlit.testing.v1 import AppTest
@@ -23,7 +24,7 @@ from autoinspect.pipelines.monitoring import run_monitoring
 from autoinspect.registry.aliases import alias_history
 from autoinspect.store import Scope
 from autoinspect.ui import APP_PATH
-from autoinspect.ui.client import ApiClient, ApiError
+from autoinspect.ui.client import ApiClient, ApiError, InspectAnswer
 from autoinspect.ui.drawing import draw_regions, visible
 from autoinspect.ui.views.inspect import inspect_photos
 from autoinspect.ui.views.review import labels_from_rows
@@ -78,6 +79,11 @@ def test_inspect_page_shows_the_verdict_and_filters_by_confidence(ui_env: KeyFac
     assert "1 detection(s) below 0.80 hidden" in _texts(at)
     at.file_uploader[0].set_value(("clean.jpg", jpeg(red=False), "image/jpeg")).run()
     assert "Verdict=None (no damage)" in _texts(at) and "Decided automatically" in _texts(at)
+    bad = ("notes.jpg", b"a text file renamed", "image/jpeg")
+    at.file_uploader[0].set_value([("car.jpg", jpeg(red=True), "image/jpeg"), bad]).run()
+    assert not at.exception, at.exception
+    text = _texts(at)
+    assert "notes.jpg was not inspected" in text and "Verdict=dent, scratch" in text, text
 
 
 def test_inspect_function_batches_and_drawing_marks_the_boxes(ui_env: KeyFactory, server: str) -> None:
@@ -85,10 +91,20 @@ def test_inspect_function_batches_and_drawing_marks_the_boxes(ui_env: KeyFactory
     photos = [(f"car{i}.jpg", jpeg(red=i % 2 == 0, seed=i)) for i in range(5)]
     with ApiClient(server, key) as client:
         answers = inspect_photos(client, photos, vehicle_id="VIN1", batch_size=4)  # two batch calls: 4 + 1
-    assert [answer.verdict for answer in answers] == [["dent", "scratch"], "None"] * 2 + [["dent", "scratch"]]
-    drawn = draw_regions(photos[0][1], visible(answers[0].detections, 0.0))
+    assert [getattr(answer, "verdict", None) for answer in answers] == [["dent", "scratch"], "None"] * 2 + [
+        ["dent", "scratch"]
+    ]
+    first = answers[0]
+    assert isinstance(first, InspectAnswer)
+    drawn = draw_regions(photos[0][1], visible(first.detections, 0.0))
     plain = Image.open(io.BytesIO(photos[0][1])).convert("RGB")
     assert drawn.size == plain.size and drawn.tobytes() != plain.tobytes()
+    with ApiClient(server, key) as client:  # one bad photo: the others are answered, it gets its own reason
+        mixed = inspect_photos(
+            client, [photos[0], ("notes.jpg", b"not a photo"), photos[1]], vehicle_id=None, batch_size=4
+        )
+    assert isinstance(mixed[0], InspectAnswer) and isinstance(mixed[2], InspectAnswer)
+    assert isinstance(mixed[1], ApiError) and mixed[1].status == 422 and "not a recognised image" in mixed[1].detail
     box = Detection(label="dent", box=Box(x1=0.1, y1=0.1, x2=0.5, y2=0.5), confidence=0.3)
     assert visible([box], 0.5) == [] and visible([box], 0.3) == [box]
 
@@ -156,6 +172,15 @@ def test_an_inspect_user_sees_no_admin_controls_and_the_api_refuses_them_anyway(
     assert refused.value.status == 403
 
 
+def test_every_page_warns_while_the_champion_is_a_demo(ui_env: KeyFactory, registry: Settings) -> None:
+    key = ui_env(Scope.INSPECT)
+    assert "demo" not in _texts(_app(key=key))
+    client = MlflowClient(registry.tracking_uri)
+    client.set_model_version_tag(registry.tracking.model_name, "1", "demo", "true")  # as `up` tags its demo
+    for page in ("Inspect", "Models"):
+        assert "is a **demo**" in _texts(_app(page, key=key))
+
+
 def test_an_anonymous_visitor_gets_only_the_sign_in_form(ui_env: KeyFactory) -> None:
     at = AppTest.from_file(str(APP_PATH), default_timeout=TIMEOUT).run()
     assert not at.exception and "Sign in" in [header.value for header in at.header]
@@ -184,6 +209,21 @@ def test_pages_explain_an_api_that_is_down(ui_env: KeyFactory, free_port: int, m
     with pytest.raises(ApiError) as raised:
         ApiClient(get_settings().ui.api_url, None).deployment()
     assert raised.value.status == 0
+
+
+def test_monitoring_page_shows_live_figures_before_any_monitoring_run(
+    ui_env: KeyFactory, server: str, registry: Settings
+) -> None:
+    key = ui_env(Scope.INSPECT)
+    _inspect_red(server, key)
+    with httpx.Client(base_url=server, headers={"X-API-Key": key}) as http:
+        http.post("/v1/inspect", files={"image": ("clean.jpg", jpeg(red=False))})
+    wait_for_log(registry, 2)
+    text = _texts(_app("Monitoring", key=key))
+    assert "Live: the last 1 hour(s)" in text and "Answers=2" in text and "Review share=50.0%" in text, text
+    assert "No monitoring run yet" in text
+    verdicts = _app("Monitoring", key=key).dataframe[0].value
+    assert dict(zip(verdicts["verdict"], verdicts["answers"], strict=True)) == {"dent, scratch": 1, "None": 1}
 
 
 def test_monitoring_page_charts_the_runs(ui_env: KeyFactory, server: str, registry: Settings) -> None:

@@ -116,6 +116,8 @@ def test_sign_in_then_inspect_and_models_pages_in_chromium(
 
             _sign_in(page, inspector)
             expect(page.get_by_text("Upload one or more photos")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Limit 20MB per file", exact=False)).to_be_visible()  # what the API takes
+            expect(page.get_by_role("button", name="Deploy")).to_have_count(0)  # no developer toolbar
             page.locator("input[type=file]").set_input_files(
                 [{"name": "car.jpg", "mimeType": "image/jpeg", "buffer": jpeg(red=True)}]
             )
@@ -144,3 +146,30 @@ def test_sign_in_then_inspect_and_models_pages_in_chromium(
     assert alias_history(registry)[-1].actor == "tester"
     for name in ("signin", "inspect", "models"):
         _png(tmp_path / f"{name}.png")
+
+
+def test_api_docs_render_offline_in_chromium(chromium: str, server: str) -> None:
+    """Swagger UI and ReDoc draw the API's operations with nothing fetched from outside (this machine has no
+    route to a CDN, so a page that needed one would stay blank)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            outside: list[str] = []
+            page.on(
+                "request",
+                lambda request: (
+                    outside.append(request.url)
+                    if request.url.startswith("http") and not request.url.startswith(server)
+                    else None
+                ),
+            )
+            page.goto(f"{server}/docs")
+            expect(page.get_by_text("/v1/inspect/batch").first).to_be_visible(timeout=30_000)
+            page.goto(f"{server}/redoc")
+            expect(page.get_by_text("Inspect one photo", exact=False).first).to_be_visible(timeout=30_000)
+            assert not outside, outside
+        finally:
+            browser.close()

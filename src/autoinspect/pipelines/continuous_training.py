@@ -47,12 +47,11 @@ from autoinspect.pipelines.dataset import version_dataset
 from autoinspect.pipelines.labelled_photos import load_items
 from autoinspect.pipelines.model_evaluation import evaluate_detector
 from autoinspect.pipelines.prediction import load_detector
-from autoinspect.pipelines.registration import register_run
+from autoinspect.pipelines.registration import gate_rules, register_run
 from autoinspect.pipelines.runner import LocalRunner
 from autoinspect.pipelines.training import train_model
 from autoinspect.registry.aliases import CHALLENGER, CHAMPION, promote, retire_challenger
 from autoinspect.registry.deployment import DeploymentMode, get_deployment, resolve_plan, set_deployment
-from autoinspect.registry.gates import GateRules
 from autoinspect.registry.mlflow_registry import get_by_alias
 from autoinspect.store import AlertHistory, PipelineRuns, ReviewLog, RunStatus, open_store
 from autoinspect.training.base import TrainConfig
@@ -214,7 +213,8 @@ def evaluate_on_new_data(settings: Settings, dataset: str, challenger: Detector)
 def register_challenger(settings: Settings, run_id: str) -> int | None:
     """Register the run behind the gates; the version when it became challenger (or first champion), else None."""
     rules = settings.continuous_training
-    gates = GateRules(
+    gates = gate_rules(
+        settings,
         max_ap50_drop=rules.max_ap50_drop,
         max_clean_none_rate_drop=rules.max_clean_none_rate_drop,
         max_damaged_caught_drop=rules.max_damaged_caught_drop,

@@ -29,33 +29,43 @@ from autoinspect.pipelines.registration import register_run
 from autoinspect.pipelines.training import train_model
 from autoinspect.private_files import write_private
 from autoinspect.registry.aliases import CHAMPION, current_user
-from autoinspect.registry.mlflow_registry import get_by_alias
+from autoinspect.registry.mlflow_registry import RegisteredModel, get_by_alias
 from autoinspect.serving.app import create_app
 from autoinspect.store import ApiKeys, Scope, open_store
 from autoinspect.training.base import TrainConfig
 
 logger = logging.getLogger(__name__)
 
+FIRST_MONITORING_SECONDS = 60.0
+"""The first monitoring pass of a new stack: soon after start, so KPIs exist before the first hourly run."""
 ADMIN_KEY_FILE = "admin.key"
 """The local admin's key, written owner-only under the serving folder by ``autoinspect up``."""
 """The UI's admin token, kept under ``<home>/serving`` (mode 0600) so restarts reuse one key."""
 READY_TIMEOUT_S = 120.0
 
 
-def ensure_champion(settings: Settings, dataset: str, config: TrainConfig) -> int:
-    """The champion's version; trains and registers a first model on ``dataset`` when there is none."""
+def ensure_champion(settings: Settings, dataset: str, config: TrainConfig, *, demo: bool = False) -> RegisteredModel:
+    """The champion; trains and registers a first model on ``dataset`` when there is none.
+
+    A ``demo`` model (trained on the generated synthetic sample) is made champion even below the quality floors,
+    so the whole loop can be tried at once, and is marked as a demo wherever it is shown. A first model of real
+    data below the floors is registered but not served: that is an error saying what it missed.
+    """
     champion = get_by_alias(settings, CHAMPION)
     if champion is not None:
-        return champion.version
+        return champion
     logger.info(
         "no champion yet: training a first model on %s (%d epochs at %d px)", dataset, config.epochs, config.imgsz
     )
-    outcome = train_model(settings, dataset, config, run_name="first model (autoinspect up)")
-    registration = register_run(settings, outcome.run_id)
+    outcome = train_model(settings, dataset, config, run_name="first model (autoinspect up)", demo=demo)
+    registration = register_run(settings, outcome.run_id, force=demo)
     if registration.alias != CHAMPION:
         failures = "; ".join(check.message for check in registration.decision.failures)
-        raise AutoInspectError(f"the first model did not pass the gates: {failures}")
-    return registration.model.version
+        raise AutoInspectError(
+            f"the first model (version {registration.model.version}) is below the quality floors: {failures}. "
+            f"Train more (--epochs), or serve it anyway: autoinspect register --run {outcome.run_id} --force"
+        )
+    return registration.model
 
 
 def local_admin_key(settings: Settings) -> Path:
@@ -72,10 +82,15 @@ def local_admin_key(settings: Settings) -> Path:
 
 @dataclass
 class LocalScheduler:
-    """Runs each job every ``period`` seconds on one daemon thread; a failing job is logged and retried next time."""
+    """Runs each job every ``period`` seconds on one daemon thread; a failing job is logged and retried next time.
+
+    A job's first run comes after ``first_after`` seconds when that is sooner than its period: monitoring runs
+    hourly, and a new installation should not show an empty monitoring page for its first hour."""
 
     jobs: list[tuple[str, float, Callable[[], object]]]
     """``(name, period in seconds, job)``."""
+    first_after: dict[str, float] = field(default_factory=dict)
+    """Seconds before a job's first run, by name (default: its period)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -89,7 +104,8 @@ class LocalScheduler:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        due = {name: time.monotonic() + period for name, period, _ in self.jobs}
+        started = time.monotonic()
+        due = {name: started + min(period, self.first_after.get(name, period)) for name, period, _ in self.jobs}
         while not self._stop.wait(1.0):
             for name, period, job in self.jobs:
                 if time.monotonic() < due[name]:
@@ -127,7 +143,8 @@ class Stack:
                     settings.continuous_training.every_minutes * 60,
                     lambda: run_continuous_training(settings).outcome,
                 ),
-            ]
+            ],
+            first_after={"monitoring": FIRST_MONITORING_SECONDS},
         )
 
     def start(self) -> None:
@@ -140,7 +157,9 @@ class Stack:
             "AUTOINSPECT_HOME": str(self.settings.home.resolve()),
             "AUTOINSPECT_UI__API_URL": self.api_url,
         }
-        self._ui = subprocess.Popen(streamlit_command(self._ui_port), env=env, start_new_session=True)
+        self._ui = subprocess.Popen(
+            streamlit_command(self._ui_port, self.settings.serving.max_upload_bytes), env=env, start_new_session=True
+        )
         _wait_for(f"{self.ui_url}/_stcore/health", "the UI", lambda: self._ui is not None and self._ui.poll() is None)
         self._scheduler.start()
 

@@ -50,8 +50,10 @@ def train_model(
     run_name: str | None = None,
     parent_run_id: str | None = None,
     init_weights: Path | None = None,
+    demo: bool = False,
 ) -> TrainOutcome:
-    """Train on a dataset version (``name``, ``name@digest``), evaluate on its test split, log everything."""
+    """Train on a dataset version (``name``, ``name@digest``), evaluate on its test split, log everything;
+    ``demo`` marks a model trained on the generated synthetic sample."""
     store = DatasetStore(settings.datasets_dir)
     manifest = store.resolve(dataset)
     layout = store.materialise(manifest, settings.checkouts_dir)
@@ -59,7 +61,7 @@ def train_model(
     out_dir = settings.runs_dir / f"{stamp}-{config.backend}"
     val = load_split(layout, Split.VAL)  # decoded once: scores checkpoints, then calibrates thresholds
     scorer = make_val_scorer(val, layout.names, config.imgsz, ModelMetadata.model_fields["iou_threshold"].default)
-    with MlflowTracker(settings, manifest.ref, run_name=run_name, parent_run_id=parent_run_id) as tracker:
+    with MlflowTracker(settings, manifest.ref, run_name=run_name, parent_run_id=parent_run_id, demo=demo) as tracker:
         result = make_backend(config, settings).train(
             layout, config, out_dir, callbacks=tracker, val_scorer=scorer, init_weights=init_weights
         )

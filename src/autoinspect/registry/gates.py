@@ -45,6 +45,8 @@ def ap50_key(label: str) -> str:
 
 class GateRule(StrEnum):
     MIN_MAP50 = "min_map50"
+    MIN_DAMAGED_CAUGHT = "min_damaged_caught"
+    MIN_CLEAN_NONE_RATE = "min_clean_none_rate"
     LATENCY_BUDGET = "latency_budget"
     AP50_DROP = "ap50_drop"
     CLEAN_NONE_RATE_DROP = "clean_none_rate_drop"
@@ -57,7 +59,11 @@ class GateRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_map50: float = Field(0.0, ge=0.0, le=1.0)
-    """Absolute floor on mAP@0.5; 0 lets the first model of a project through."""
+    """Absolute floor on mAP@0.5 (the project's floors come from ``settings.gates``)."""
+    min_damaged_caught: float = Field(0.0, ge=0.0, le=1.0)
+    """Absolute floor on the share of damaged photos caught."""
+    min_clean_none_rate: float = Field(0.0, ge=0.0, le=1.0)
+    """Absolute floor on the share of clean photos answered "None"."""
     max_ap50_drop: float = Field(0.02, ge=0.0)
     """Largest drop of any single class's AP@0.5 versus the champion: a better mean must not hide a lost class."""
     max_clean_none_rate_drop: float = Field(0.0, ge=0.0)
@@ -94,8 +100,13 @@ def check_gates(
     champion: Mapping[str, float] | None,
     rules: GateRules,
 ) -> GateDecision:
-    """Apply every rule; with no champion only the absolute rules (floor, latency) apply."""
+    """Apply every rule; with no champion only the absolute rules (floors, latency) apply."""
     checks = [_at_least(GateRule.MIN_MAP50, MAP50, candidate, rules.min_map50)]
+    verdict_floors = (
+        (GateRule.MIN_DAMAGED_CAUGHT, IMAGE_DAMAGED_CAUGHT, rules.min_damaged_caught),
+        (GateRule.MIN_CLEAN_NONE_RATE, IMAGE_CLEAN_NONE_RATE, rules.min_clean_none_rate),
+    )
+    checks += [_at_least(rule, key, candidate, floor) for rule, key, floor in verdict_floors if floor > 0]
     if rules.latency_budget_ms is not None:
         checks.append(_latency(candidate, rules.latency_budget_ms))
     if champion is not None:

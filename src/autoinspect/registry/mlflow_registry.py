@@ -69,6 +69,7 @@ TAG_BACKEND = "backend"
 TAG_CLASSES = "classes"
 TAG_INPUT_SIZE = "input_size"
 TAG_GIT_SHA = "git_sha"
+TAG_DEMO = "demo"
 METRIC_TAG_PREFIX = "metric."
 DIGEST_TAG_PREFIX = "sha256."
 
@@ -102,6 +103,8 @@ class RegisteredModel(BaseModel):
     aliases: list[str]
     sha256: dict[str, str] = {}
     """SHA-256 of each packed file, by file name; empty for versions registered before checksums were kept."""
+    demo: bool = False
+    """Trained on the generated synthetic sample: it shows the system working, it does not find real damage."""
 
 
 def registry_client(settings: Settings) -> MlflowClient:
@@ -121,6 +124,7 @@ def register_model(
     reference_features_csv: Path | None,
     dataset: DatasetRef,
     thresholds: Mapping[str, float],
+    demo: bool = False,
 ) -> RegisteredModel:
     """Log the detector as a pyfunc model into its training run and register it as a new version.
 
@@ -141,6 +145,8 @@ def register_model(
             )
     tags = _lineage_tags(client, run_id, metadata, dataset, flat_metrics)
     tags.update({f"{DIGEST_TAG_PREFIX}{name}": digest for name, digest in digests.items()})
+    if demo:
+        tags[TAG_DEMO] = "true"
     version = mlflow.register_model(logged.model_uri, settings.tracking.model_name, tags=tags)
     logger.info("registered %s version %s from run %s", version.name, version.version, run_id)
     return to_registered(version, aliases=[])
@@ -224,6 +230,7 @@ def to_registered(version: ModelVersion, aliases: list[str]) -> RegisteredModel:
             for key, value in tags.items()
             if key.startswith(DIGEST_TAG_PREFIX)
         },
+        demo=tags.get(TAG_DEMO) == "true",
     )
 
 

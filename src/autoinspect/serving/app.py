@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,7 +47,8 @@ def create_app(settings: Settings | None = None, *, loader: ModelLoader | None =
         finally:
             service.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc load their scripts from a CDN by default: a blank /docs on an air-gapped machine.
+    app = FastAPIOffline(
         title="AutoInspect",
         version=__version__,
         summary='Scratches and dents in vehicle photos, or "None".',

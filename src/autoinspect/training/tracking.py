@@ -57,6 +57,8 @@ TAG_PLATFORM = "env.platform"
 TAG_TORCH = "env.torch"
 TAG_AUTOINSPECT = "env.autoinspect"
 TAG_ERROR = "error"
+TAG_DEMO = "demo"
+"""Set on runs and model versions trained on the generated synthetic sample."""
 """Set on a FAILED run: the exception that ended it, so the run list says why without opening logs."""
 
 ARTIFACT_ONNX_DIR = "onnx"
@@ -161,11 +163,13 @@ class MlflowTracker:
         *,
         run_name: str | None = None,
         parent_run_id: str | None = None,
+        demo: bool = False,
     ) -> None:
         self._settings = settings
         self._dataset = dataset
         self._run_name = run_name
         self._parent_run_id = parent_run_id
+        self._demo = demo
         self._client: MlflowClient | None = None
         self._run_id: str | None = None
 
@@ -183,6 +187,8 @@ class MlflowTracker:
         }
         if self._parent_run_id:
             tags[MLFLOW_PARENT_RUN_ID] = self._parent_run_id
+        if self._demo:
+            tags[TAG_DEMO] = "true"
         run = client.create_run(experiment_id, tags=tags, run_name=self._run_name)
         self._client, self._run_id = client, run.info.run_id
         logger.info("MLflow run %s started in experiment %s", self._run_id, experiment_id)
@@ -273,6 +279,8 @@ class RunFiles(BaseModel):
     onnx_path: Path
     evaluation_json: Path
     dataset: DatasetRef
+    demo: bool = False
+    """Trained on the generated synthetic sample: a demonstration, not a model of real damage."""
 
 
 def download_run_files(settings: Settings, run_id: str, dst: Path) -> RunFiles:
@@ -292,4 +300,4 @@ def download_run_files(settings: Settings, run_id: str, dst: Path) -> RunFiles:
         raise ConfigError(f"run {run_id} has no evaluated model (did its training finish?)")
     tags = run.data.tags
     dataset = DatasetRef(name=tags.get(TAG_DATASET_NAME, UNKNOWN), digest=tags.get(TAG_DATASET_DIGEST, UNKNOWN))
-    return RunFiles(onnx_path=models[0], evaluation_json=evaluation, dataset=dataset)
+    return RunFiles(onnx_path=models[0], evaluation_json=evaluation, dataset=dataset, demo=tags.get(TAG_DEMO) == "true")

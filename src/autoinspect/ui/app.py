@@ -13,6 +13,7 @@ import streamlit as st
 
 from autoinspect.config import Settings, get_settings
 from autoinspect.ui import signin
+from autoinspect.ui.common import demo_banner
 from autoinspect.ui.views import data, inspect, models, monitoring, review
 
 PAGES: dict[str, Callable[[Settings], None]] = {
@@ -38,6 +39,7 @@ def main() -> None:
     if st.sidebar.button("Sign out", key="signout"):
         signin.sign_out()
         st.rerun()
+    demo_banner(settings)
     PAGES[page](settings)
 
 

@@ -90,6 +90,8 @@ class ModelInfo(BaseModel):
     dataset: DatasetInfo | None
     backend: str | None
     aliases: list[str]
+    demo: bool = False
+    """Trained on the synthetic sample: shows the loop working, does not find real damage."""
 
 
 LabelBox = tuple[str, Box]

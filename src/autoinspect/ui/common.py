@@ -35,6 +35,23 @@ def show_api_error(error: ApiError, settings: Settings) -> None:
         st.error(f"The API answered {error.status}: {error.detail}")
 
 
+DEMO_BANNER = (
+    "The model serving now is a **demo**: trained on synthetic panels, it will not find damage on real photos. "
+    'Train one on your annotated photos: `make up ARGS="--data path/to/your/dataset"`.'
+)
+
+
+def demo_banner(settings: Settings) -> None:
+    """Warn on every page while the champion is a demo model (nothing when the API cannot say)."""
+    try:
+        with api_client(settings) as client:
+            models = client.models()
+    except ApiError:
+        return  # the page itself explains an API that is down or a key that is refused
+    if any("champion" in model.aliases and model.demo for model in models):
+        st.warning(DEMO_BANNER)
+
+
 def share(value: float | None) -> str:
     """A rate as a percentage, ``n/a`` when it was not measured."""
     return "n/a" if value is None else f"{value:.1%}"

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from autoinspect.config import Settings
 from autoinspect.data.versions import DatasetStore
+from autoinspect.store import PredictionLog, Route, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,36 @@ VALIDATION_JSON = "report.json"
 VALIDATION_HTML = "report.html"
 PROFILE_HTML = "profile.html"
 KPI_RATES = ("automation_rate", "review_rate", "override_rate", "none_rate")
+
+
+class LiveFigures(BaseModel):
+    """What the prediction log says about the last hours, before (and between) monitoring runs."""
+
+    hours: float
+    answered: int
+    verdicts: dict[str, int]
+    """Answers per verdict: ``None`` or the classes found, e.g. ``dent, scratch``."""
+    review_share: float | None
+    latency_p95_ms: float | None
+
+
+def live_figures(settings: Settings, hours: float = 1.0) -> LiveFigures:
+    """Answers of the last ``hours`` straight from the prediction log (shadow copies left out)."""
+    until = datetime.now(UTC)
+    with open_store(settings.store_url) as engine:
+        entries = [
+            e
+            for e in PredictionLog(engine).between(until - timedelta(hours=hours), until)
+            if e.route is not Route.SHADOW
+        ]
+    verdicts = Counter("None" if e.verdict == "None" else ", ".join(e.verdict) for e in entries)
+    return LiveFigures(
+        hours=hours,
+        answered=len(entries),
+        verdicts=dict(verdicts.most_common()),
+        review_share=sum(e.needs_review for e in entries) / len(entries) if entries else None,
+        latency_p95_ms=float(np.percentile([e.latency_ms for e in entries], 95)) if entries else None,
+    )
 
 
 class _Lenient(BaseModel):

@@ -20,17 +20,37 @@ ANSWERS_KEY = "inspect_answers"
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
 
 
+BAD_PHOTO = (413, 422)
+"""What the API answers when a photo itself cannot be read (too large, corrupt, not an image)."""
+
+
 def inspect_photos(
     client: ApiClient, photos: Sequence[tuple[str, bytes]], *, vehicle_id: str | None, batch_size: int
-) -> list[InspectAnswer]:
-    """One call for a single photo, batches of ``batch_size`` (the API's limit) for several."""
-    if len(photos) == 1:
-        name, content = photos[0]
-        return [client.inspect(content, filename=name, vehicle_id=vehicle_id)]
-    answers: list[InspectAnswer] = []
+) -> list[InspectAnswer | ApiError]:
+    """One answer (or the API's refusal) per photo, in order: batches of ``batch_size`` (the API's limit); a batch
+    the API refuses for a bad photo is sent again photo by photo, so the good photos are answered and each bad
+    one gets its own reason. Other errors (API down, key refused) are raised."""
+    answers: list[InspectAnswer | ApiError] = []
     for start in range(0, len(photos), batch_size):
-        answers += client.inspect_batch(photos[start : start + batch_size], vehicle_id=vehicle_id)
+        batch = photos[start : start + batch_size]
+        if len(batch) > 1:
+            try:
+                answers += client.inspect_batch(batch, vehicle_id=vehicle_id)
+                continue
+            except ApiError as error:
+                if error.status not in BAD_PHOTO:
+                    raise
+        answers += [_one(client, name, content, vehicle_id) for name, content in batch]
     return answers
+
+
+def _one(client: ApiClient, name: str, content: bytes, vehicle_id: str | None) -> InspectAnswer | ApiError:
+    try:
+        return client.inspect(content, filename=name, vehicle_id=vehicle_id)
+    except ApiError as error:
+        if error.status not in BAD_PHOTO:
+            raise
+        return error
 
 
 def verdict_text(answer: InspectAnswer) -> str:
@@ -61,9 +81,14 @@ def render(settings: Settings) -> None:
         except ApiError as error:
             show_api_error(error, settings)
             return
-        cache.update({key: answer for (key, _), answer in zip(missing, answers, strict=True)})
+        for (key, (name, _)), answer in zip(missing, answers, strict=True):
+            if isinstance(answer, ApiError):
+                st.error(f"{name} was not inspected: {answer.detail}")
+            else:
+                cache[key] = answer
     for key, (name, content) in zip(keys, photos, strict=True):
-        _show_answer(name, content, cache[key], min_confidence, settings)
+        if key in cache:
+            _show_answer(name, content, cache[key], min_confidence, settings)
 
 
 def _show_answer(name: str, content: bytes, answer: InspectAnswer, min_confidence: float, settings: Settings) -> None:

@@ -1,5 +1,6 @@
-"""Monitoring: the KPIs and drift of the last monitoring runs over time, the alerts they sent, and the latest
-Evidently reports. Everything is read from the runs' ``summary.json`` files, so the page needs no API call."""
+"""Monitoring: live figures of the last hour from the prediction log, then the KPIs and drift of the last
+monitoring runs over time, the alerts they sent, and the latest Evidently reports (read from the runs'
+``summary.json`` files). The page needs no API call."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ import streamlit.components.v1 as components
 
 from autoinspect.config import Settings
 from autoinspect.ui.common import share
-from autoinspect.ui.reports import DRIFT_REPORTS, KPI_RATES, alert_rows, kpi_rows, monitoring_runs
+from autoinspect.ui.reports import DRIFT_REPORTS, KPI_RATES, alert_rows, kpi_rows, live_figures, monitoring_runs
 
 EMBED_HEIGHT = 700
 
 
 def render(settings: Settings) -> None:
     st.header("Monitoring")
+    _live(settings)
     last = st.slider("Monitoring runs shown", 2, 200, 30)
     runs = monitoring_runs(settings, last)
     if not runs:
-        st.info(f"No monitoring run yet under {settings.monitoring_dir}: run `autoinspect monitor`.")
+        st.info(
+            f"No monitoring run yet under {settings.monitoring_dir}: `autoinspect up` runs the first one a minute "
+            "after it starts, or run `autoinspect monitor`."
+        )
         return
     latest = runs[-1]
     st.caption(f"{len(runs)} run(s); latest window ends {latest.window_end:%Y-%m-%d %H:%M} UTC.")
@@ -49,6 +54,23 @@ def render(settings: Settings) -> None:
     else:
         st.caption("No alert sent in these runs.")
     _reports(latest.folder)
+
+
+def _live(settings: Settings) -> None:
+    live = live_figures(settings)
+    st.subheader(f"Live: the last {live.hours:g} hour(s)")
+    if not live.answered:
+        st.caption("No answer logged in the last hour.")
+        return
+    columns = st.columns(3)
+    columns[0].metric("Answers", live.answered)
+    columns[1].metric("Review share", share(live.review_share))
+    latency = live.latency_p95_ms
+    columns[2].metric("p95 latency", "n/a" if latency is None else f"{latency:.0f} ms")
+    st.dataframe(
+        pd.DataFrame([{"verdict": verdict, "answers": count} for verdict, count in live.verdicts.items()]),
+        hide_index=True,
+    )
 
 
 def _reports(folder: Path) -> None:

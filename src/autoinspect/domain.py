@@ -190,4 +190,8 @@ class ModelMetadata(BaseModel):
     model with the ``presence`` output, which then decides the verdict instead of the best box score."""
     review_band: tuple[float, float] = (0.25, 0.6)
     """A photo needs a human look when any candidate (post-NMS, any score above the floor) scores in ``[lo, hi)``:
-    a finding on weak evidence, or one just under its threshold."""
+    a finding on weak evidence, or one just under its threshold. Presence models use ``review_margin`` instead
+    once it is calibrated."""
+    review_margin: float | None = Field(None, ge=0.0)
+    """For a presence model: a photo needs a human look when a class's presence lies within this many logits of
+    its threshold (either side). Calibrated on val so that a chosen share of photos is sent for review."""

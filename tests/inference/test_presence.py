@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from redbox import PRESENCE, PRESENCE_METADATA, edited, photo
 
+from autoinspect.evaluation import EvalImage
+from autoinspect.evaluation.calibration import calibrate_review_margin
 from autoinspect.inference import Detector
+from autoinspect.inference.postprocess import near_threshold
 from autoinspect.onnx_metadata import ModelFileError, write_metadata
 
 RED = (30, 20, 90, 70)
@@ -64,3 +68,24 @@ def test_presence_thresholds_without_the_output_are_refused(models: dict[str, Pa
     write_metadata(model, PRESENCE_METADATA)
     with pytest.raises(ModelFileError, match="presence thresholds need the 'presence' output"):
         Detector(model)
+
+
+def test_a_calibrated_review_margin_flags_only_photos_near_a_threshold(presence_model: Path, tmp_path: Path) -> None:
+    """Presence scratch 0.8 and dent 0.3 against 0.5: 1.39 and 0.85 logits away from their thresholds."""
+    model = edited(presence_model, tmp_path / "m.onnx")
+    for margin, flagged in ((0.5, False), (1.0, True)):
+        write_metadata(model, PRESENCE_METADATA.model_copy(update={"review_margin": margin}))
+        detector = Detector(model, intra_op_threads=1)
+        assert detector.predict(DAMAGED).needs_review is flagged, margin
+        assert not detector.predict(CLEAN).needs_review  # presence 0: far from every threshold
+
+
+def test_calibration_sends_the_chosen_share_of_val_photos_for_review() -> None:
+    images = [
+        EvalImage(image_id=str(i), width=9, height=9, presence={"scratch": p, "dent": 0.01})
+        for i, p in enumerate(np.linspace(0.01, 0.99, 20))
+    ]
+    margin = calibrate_review_margin(images, ["scratch", "dent"], {"scratch": 0.5, "dent": 0.5}, share=0.2)
+    assert margin is not None
+    flagged = [near_threshold(image.presence or {}, {"scratch": 0.5, "dent": 0.5}, margin) for image in images]
+    assert sum(flagged) == 4 and all(flagged[8:12])  # the 20 % nearest the threshold

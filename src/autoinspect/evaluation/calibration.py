@@ -28,6 +28,7 @@ import numpy as np
 
 from autoinspect.evaluation.inputs import EvalImage, check_inputs
 from autoinspect.evaluation.matching import IOU50, BoolArray, FloatArray, PooledMatches, match_images, pool
+from autoinspect.inference.postprocess import logit_distance
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +189,33 @@ def balance_verdict(
     shifted = {label: float(t) for label, t in zip(classes, _sigmoid(base + offset), strict=True)}
     logger.info("verdict balance: presence thresholds shifted by %+.2f logits to %s", offset, shifted)
     return shifted
+
+
+def calibrate_review_margin(
+    images: Sequence[EvalImage], classes: Sequence[str], thresholds: Mapping[str, float], share: float
+) -> float | None:
+    """The margin, in logits around the presence thresholds, within which ``share`` of these (val) photos fall:
+    the photos a person is asked to look at. ``None`` without presence (box models keep their review band).
+
+    A fixed band on any score flagged 13 of 15 answers in a first trial, clean cars included; a margin sized on
+    val sends the chosen share, and it is the photos nearest a decision that go.
+
+    Example:
+        >>> images = [EvalImage(image_id=str(i), width=9, height=9, presence={"dent": p})
+        ...           for i, p in enumerate([0.05, 0.45, 0.55, 0.95])]
+        >>> margin = calibrate_review_margin(images, ["dent"], {"dent": 0.5}, share=0.5)
+        >>> round(margin, 3)
+        2.944
+    """
+    if not images or any(image.presence is None for image in images):
+        return None
+    distances = sorted(
+        min(logit_distance((image.presence or {})[label], thresholds[label]) for label in classes) for image in images
+    )
+    count = round(share * len(distances))
+    margin = distances[count] if count < len(distances) else distances[-1] + 1e-6
+    logger.info("review margin %.3f logits: %d of %d val photos sent for review", margin, count, len(distances))
+    return float(margin)
 
 
 def _logit(p: FloatArray) -> FloatArray:

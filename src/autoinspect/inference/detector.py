@@ -154,6 +154,7 @@ class Detector:
                 timing=timing,
                 presence=self._presence_of(presence, index),
                 presence_thresholds=self._metadata.presence_thresholds,
+                review_margin=self._metadata.review_margin,
             )
             for index, (image_candidates, transform) in enumerate(zip(candidates, transforms, strict=True))
         ]

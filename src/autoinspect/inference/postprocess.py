@@ -8,6 +8,7 @@ what is served.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -158,6 +159,21 @@ def in_review_band(scores: Iterable[float], review_band: tuple[float, float]) ->
     return any(low <= score < high for score in scores)
 
 
+def near_threshold(presence: Mapping[str, float], thresholds: Mapping[str, float], margin: float) -> bool:
+    """Whether any class's presence lies within ``margin`` logits of its threshold: the model is unsure."""
+    return any(logit_distance(value, thresholds[label]) < margin for label, value in presence.items())
+
+
+def logit_distance(probability: float, threshold: float) -> float:
+    """``|logit(p) - logit(t)|``, with both clipped away from 0 and 1 so that saturated outputs stay finite."""
+
+    def logit(value: float) -> float:
+        clipped = min(max(value, 1e-6), 1 - 1e-6)
+        return math.log(clipped / (1 - clipped))
+
+    return abs(logit(probability) - logit(threshold))
+
+
 def presence_by_class(classes: Sequence[str], row: npt.NDArray[np.floating]) -> dict[str, float]:
     """One photo's ``presence`` output row as ``{class: probability}``, clipped to [0, 1]."""
     return dict(zip(classes, np.clip(row, 0.0, 1.0).tolist(), strict=True))
@@ -192,9 +208,11 @@ def build_prediction(
     timing: StageTimes,
     presence: Mapping[str, float] | None = None,
     presence_thresholds: Mapping[str, float] | None = None,
+    review_margin: float | None = None,
 ) -> Prediction:
     """Assemble the answer for one photo from its candidates, so every field derives from them one way; with
-    ``presence`` and its calibrated ``presence_thresholds`` the verdict and review flag come from presence."""
+    ``presence`` and its calibrated ``presence_thresholds`` the verdict and review flag come from presence (the
+    flag from ``review_margin`` around the thresholds when it is calibrated, else from the review band)."""
     if presence is None or presence_thresholds is None:
         detections = apply_thresholds(candidates, thresholds)
         verdict = Verdict.from_labels(detection.label for detection in detections)
@@ -204,7 +222,11 @@ def build_prediction(
         named = presence_labels(presence, presence_thresholds)
         detections = explained_detections(candidates, thresholds, named)
         verdict = Verdict.from_labels(named)
-        review = in_review_band(presence.values(), review_band)
+        review = (
+            near_threshold(presence, presence_thresholds, review_margin)
+            if review_margin is not None
+            else in_review_band(presence.values(), review_band)
+        )
         confidence = max(presence.values(), default=0.0)
     return Prediction(
         width=transform.width,

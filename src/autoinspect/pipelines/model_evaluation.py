@@ -17,21 +17,24 @@ import numpy as np
 from pydantic import BaseModel
 
 from autoinspect.evaluation import EvalImage, EvaluationResult, calibrate_thresholds, evaluate
-from autoinspect.evaluation.calibration import calibrate_presence
+from autoinspect.evaluation.calibration import calibrate_presence, calibrate_review_margin
 from autoinspect.evaluation.figures import error_gallery, pr_curve_figure
 from autoinspect.inference import Detector
 from autoinspect.inference.letterbox import letterbox_batch
-from autoinspect.inference.postprocess import decode_rows, presence_by_class
+from autoinspect.inference.postprocess import decode_rows, near_threshold, presence_by_class
 from autoinspect.onnx_metadata import write_metadata
 from autoinspect.pipelines.labelled_photos import LabelledPhoto
 from autoinspect.registry.gates import LATENCY_MS_P95
-from autoinspect.training.base import RawPredictor, ValScorer
+from autoinspect.training.base import RawPredictor, TrainConfig, ValScorer
 from autoinspect.training.tracking import EVALUATION_FILE
 
 logger = logging.getLogger(__name__)
 
 VAL_EVALUATION_FILE = "val_evaluation.json"
 SELECTION_THRESHOLD = 0.25
+DEFAULT_REVIEW_SHARE: float = TrainConfig.model_fields["review_share"].default
+REVIEW_SHARE = "image/review_share"
+"""Flat metric: share of test photos sent for review at the calibrated margin."""
 """Thresholds while scoring checkpoints; the selection metric (AP) does not depend on them."""
 
 
@@ -42,11 +45,19 @@ class ModelEvaluation(BaseModel):
     test: EvaluationResult
     latency_ms_p50: float
     latency_ms_p95: float
+    review_share: float | None = None
+    """Share of test photos the calibrated review margin sends to a person (``None``: a box model)."""
     evaluation_json: Path
     figures: list[Path]
 
     def flat_metrics(self) -> dict[str, float]:
-        return {**self.test.flat_metrics(), "latency_ms_p50": self.latency_ms_p50, LATENCY_MS_P95: self.latency_ms_p95}
+        review = {} if self.review_share is None else {REVIEW_SHARE: self.review_share}
+        return {
+            **self.test.flat_metrics(),
+            "latency_ms_p50": self.latency_ms_p50,
+            LATENCY_MS_P95: self.latency_ms_p95,
+            **review,
+        }
 
 
 def make_val_scorer(photos: Sequence[LabelledPhoto], classes: list[str], imgsz: int, iou_threshold: float) -> ValScorer:
@@ -103,20 +114,34 @@ def measure_latency(detector: Detector, photos: Sequence[LabelledPhoto], limit: 
 
 
 def calibrate_and_evaluate(
-    onnx_path: Path, val: Sequence[LabelledPhoto], test: Sequence[LabelledPhoto], out_dir: Path
+    onnx_path: Path,
+    val: Sequence[LabelledPhoto],
+    test: Sequence[LabelledPhoto],
+    out_dir: Path,
+    *,
+    review_share: float = DEFAULT_REVIEW_SHARE,
 ) -> ModelEvaluation:
-    """Calibrate thresholds on val, store them in the model file, then measure the test split at them."""
+    """Calibrate thresholds (and, for a presence model, the review margin) on val, store them in the model file,
+    then measure the test split at them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     detector = Detector(onnx_path)
     classes = detector.metadata.classes
     val_images = _predict(detector, val)
     thresholds = calibrate_thresholds(val_images, classes)
     presence_thresholds = calibrate_presence(val_images, classes)
+    margin = None
+    if presence_thresholds is not None:
+        margin = calibrate_review_margin(val_images, classes, presence_thresholds, review_share)
     val_result = evaluate(val_images, classes, thresholds, error_count=0, presence_thresholds=presence_thresholds)
     (out_dir / VAL_EVALUATION_FILE).write_text(val_result.model_dump_json(indent=1), encoding="utf-8")
-    calibrated = {"score_thresholds": thresholds, "presence_thresholds": presence_thresholds}
+    calibrated = {"score_thresholds": thresholds, "presence_thresholds": presence_thresholds, "review_margin": margin}
     write_metadata(onnx_path, detector.metadata.model_copy(update=calibrated))
-    result = evaluate_detector(detector, test, thresholds, presence_thresholds)
+    test_images = _predict(detector, test)
+    result = evaluate(test_images, classes, thresholds, presence_thresholds=presence_thresholds)
+    reviewed = None
+    if presence_thresholds is not None and margin is not None and test_images:
+        flagged = [near_threshold(image.presence or {}, presence_thresholds, margin) for image in test_images]
+        reviewed = sum(flagged) / len(flagged)
     p50, p95 = measure_latency(detector, test)
     figures = [pr_curve_figure(result, out_dir / "pr_curves.png")]
     by_id = {photo.image_id: photo for photo in test}
@@ -127,6 +152,7 @@ def calibrate_and_evaluate(
         test=result,
         latency_ms_p50=p50,
         latency_ms_p95=p95,
+        review_share=reviewed,
         evaluation_json=out_dir / EVALUATION_FILE,
         figures=figures,
     )

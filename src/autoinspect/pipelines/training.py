@@ -66,7 +66,9 @@ def train_model(
             layout, config, out_dir, callbacks=tracker, val_scorer=scorer, init_weights=init_weights
         )
         test = load_split(layout, Split.TEST)
-        evaluation = calibrate_and_evaluate(result.onnx_path, val, test, out_dir / "evaluation")
+        evaluation = calibrate_and_evaluate(
+            result.onnx_path, val, test, out_dir / "evaluation", review_share=config.review_share
+        )
         log_evaluation(
             settings,
             tracker.run_id,

@@ -101,6 +101,9 @@ class TrainConfig(BaseModel):
     """The val metric that picks the checkpoint to export."""
     score_threshold: float = Field(0.25, gt=0, lt=1)
     """Default operating threshold written into the model until calibration on val replaces it."""
+    review_share: float = Field(0.15, ge=0, lt=1)
+    """Share of photos a presence model sends to a person for review: the margin around its thresholds is
+    calibrated on val to flag this share, the photos nearest a decision (the evaluation reports the test share)."""
     lite: LiteConfig = Field(default_factory=LiteConfig)
     yolo: YoloConfig = Field(default_factory=YoloConfig)
 

@@ -25,7 +25,7 @@ from autoinspect.registry.aliases import alias_history
 from autoinspect.store import Scope
 from autoinspect.ui import APP_PATH
 from autoinspect.ui.client import ApiClient, ApiError, InspectAnswer
-from autoinspect.ui.drawing import draw_regions, visible
+from autoinspect.ui.drawing import _free_spot, draw_regions, visible
 from autoinspect.ui.views.inspect import inspect_photos
 from autoinspect.ui.views.review import labels_from_rows
 
@@ -249,3 +249,13 @@ def test_data_page_lists_a_dataset_version(ui_env: KeyFactory, registry: Setting
     assert prepared.version.ref.short in list(table["version"])
     assert int(table["images"].iloc[0]) == len(prepared.version.items)
     assert "Passed" in _texts(at) or "Failed" in _texts(at)
+    splits = next(frame.value for frame in at.dataframe if "split" in frame.value.columns)  # a table, not JSON
+    assert set(splits["split"]) == {"train", "val", "test"} and splits["images"].sum() == len(prepared.version.items)
+    assert not at.json
+
+
+def test_captions_of_overlapping_boxes_do_not_cover_each_other() -> None:
+    first = (10.0, 10.0, 60.0, 24.0)
+    second = _free_spot((12.0, 12.0, 62.0, 26.0), [first], height=200)
+    assert second[1] >= first[3] and second[3] - second[1] == 14  # moved below, same size
+    assert _free_spot((100.0, 10.0, 150.0, 24.0), [first], height=200) == (100.0, 10.0, 150.0, 24.0)  # free already

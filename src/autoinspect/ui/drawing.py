@@ -30,6 +30,7 @@ def draw_regions(photo: bytes, regions: Sequence[Annotation], classes: Sequence[
     font = ImageFont.load_default(size=max(12, image.height // 30))
     width = max(2, min(image.size) // 150)
     palette = list(classes)
+    placed: list[tuple[float, float, float, float]] = []
     for region in regions:
         if region.label not in palette:
             palette.append(region.label)
@@ -41,6 +42,24 @@ def draw_regions(photo: bytes, regions: Sequence[Annotation], classes: Sequence[
         left, top, right, bottom = canvas.textbbox((corners[0], corners[1]), caption, font=font)
         lift = bottom - top + 2 * width
         anchor_y = corners[1] - lift if corners[1] >= lift else corners[1]
-        canvas.rectangle((left, anchor_y, right + 2 * width, anchor_y + lift), fill=colour)
-        canvas.text((corners[0] + width, anchor_y + width), caption, fill="white", font=font)
+        label = _free_spot((left, anchor_y, right + 2 * width, anchor_y + lift), placed, image.height)
+        placed.append(label)
+        canvas.rectangle(label, fill=colour)
+        canvas.text((corners[0] + width, label[1] + width), caption, fill="white", font=font)
     return image
+
+
+def _free_spot(
+    label: tuple[float, float, float, float], placed: Sequence[tuple[float, float, float, float]], height: int
+) -> tuple[float, float, float, float]:
+    """``label`` moved down, a caption's height at a time, until it covers no caption already drawn (two boxes of
+    one class that overlap would otherwise print their captions on top of each other)."""
+    left, top, right, bottom = label
+    step = bottom - top
+
+    def covers(other: tuple[float, float, float, float]) -> bool:
+        return left < other[2] and other[0] < right and top < other[3] and other[1] < bottom
+
+    while any(covers(other) for other in placed) and bottom + step <= height:
+        top, bottom = top + step, bottom + step
+    return left, top, right, bottom

@@ -47,9 +47,14 @@ def _validation(settings: Settings) -> None:
         f"({folder.name})"
     )
     columns = st.columns(3)
-    columns[0].write({"images per split": report.get("images_per_split", {})})
-    columns[1].write({"boxes per class": report.get("boxes_per_class", {})})
-    columns[2].write({"issues by check": report.get("counts_by_check", {})})
+    tables = (
+        ("split", "images", report.get("images_per_split", {})),
+        ("class", "boxes", report.get("boxes_per_class", {})),
+        ("check", "issues", report.get("counts_by_check", {})),
+    )
+    for column, (key, count, values) in zip(columns, tables, strict=True):
+        rows = [{key: name, count: value} for name, value in dict(values).items()]
+        column.dataframe(pd.DataFrame(rows, columns=[key, count]), hide_index=True, width="stretch")
     html = folder / VALIDATION_HTML
     if html.is_file():
         st.download_button(

@@ -204,6 +204,7 @@ class Replica:
     def _apply(self, plan: DeploymentPlan) -> bool:
         current = self._active
         if current is not None and current.plan == plan:
+            self._fallback = None  # the registry came back to the version served as a fallback
             return False
         if plan.champion is None:
             if current is None:

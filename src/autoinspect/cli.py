@@ -411,7 +411,9 @@ def predict(
             json.dumps(
                 {
                     "file": result.file,
-                    "verdict": prediction.verdict.value,
+                    "verdict": prediction.verdict.names,
+                    "damaged": not prediction.verdict.is_none,
+                    "confidence": round(prediction.max_score, 4),
                     "needs_review": prediction.needs_review,
                     "detections": [d.model_dump() for d in prediction.detections],
                     "latency_ms": round(prediction.latency_ms, 2),

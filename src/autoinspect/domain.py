@@ -133,8 +133,18 @@ class Verdict(BaseModel):
 
     @property
     def value(self) -> str | list[str]:
-        """The wire form: the string ``"None"`` or the list of class names."""
+        """The stored form (prediction log rows, old and new): the string ``"None"`` or the list of class names."""
         return NONE_VERDICT if self.is_none else list(self.labels)
+
+    @property
+    def names(self) -> list[str]:
+        """The answer's form, one type whatever was found: ``["None"]`` or the class names, sorted.
+
+        Example:
+            >>> Verdict.from_labels([]).names, Verdict.from_labels(["scratch", "dent"]).names
+            (['None'], ['dent', 'scratch'])
+        """
+        return [NONE_VERDICT] if self.is_none else list(self.labels)
 
 
 class DatasetRef(BaseModel):

@@ -20,6 +20,7 @@ from autoinspect import cli
 from autoinspect.config import Settings, get_settings
 from autoinspect.errors import ConfigError, DataFormatError
 from autoinspect.pipelines.batch_inference import (
+    BatchLine,
     merge_shards,
     pin_model,
     plan_shards,
@@ -97,9 +98,16 @@ def test_a_corrupt_photo_is_a_line_with_its_error_and_the_shard_goes_on(
     corrupt, red, clean = lines
     assert corrupt["verdict"] is None and corrupt["needs_review"] is None and corrupt["detections"] == []
     assert "corrupt" in corrupt["error"] or "truncated" in corrupt["error"]
-    assert red == {**red, "verdict": ["dent", "scratch"], "needs_review": True, "error": None}
+    assert red == {**red, "verdict": ["dent", "scratch"], "damaged": True, "needs_review": True, "error": None}
     assert {d["label"] for d in red["detections"]} == {"dent", "scratch"}
-    assert clean == {**clean, "verdict": "None", "needs_review": False, "detections": [], "error": None}
+    assert clean == {
+        **clean,
+        "verdict": ["None"],
+        "damaged": False,
+        "needs_review": False,
+        "detections": [],
+        "error": None,
+    }
 
 
 def test_a_retried_shard_replaces_its_own_part(
@@ -163,3 +171,9 @@ def test_batch_command_on_a_folder_without_photos_says_why(env_home: Settings, t
     result = CliRunner().invoke(cli.app, ["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "o.jsonl")])
     assert isinstance(result.exception, DataFormatError)
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_lines_written_before_the_one_type_verdict_still_read() -> None:
+    old = BatchLine.model_validate_json('{"file": "a.jpg", "verdict": "None", "needs_review": false}')
+    assert old.verdict == ["None"] and old.verdict_key == "None"
+    assert BatchLine(file="b.jpg", verdict=["dent", "scratch"]).verdict_key == "dent+scratch"

@@ -74,7 +74,8 @@ def test_train_evaluate_register_predict(home: Path, tmp_path: Path) -> None:
     broken.write_bytes(photo.read_bytes()[:200])
     printed = _invoke("predict", str(photo), str(broken))
     lines = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
-    assert lines[0]["file"] == str(photo) and (lines[0]["verdict"] == "None" or isinstance(lines[0]["verdict"], list))
+    assert lines[0]["file"] == str(photo) and isinstance(lines[0]["verdict"], list) and lines[0]["verdict"]
+    assert lines[0]["damaged"] is (lines[0]["verdict"] != ["None"]) and 0 <= lines[0]["confidence"] <= 1
     assert "truncated" in lines[1]["error"]
     assert not (tmp_path / "mlruns").exists()  # MLflow writes under the home, never the working folder
 

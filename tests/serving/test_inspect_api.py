@@ -32,7 +32,7 @@ def test_a_damaged_photo_gets_its_classes_boxes_and_a_review_flag(client: TestCl
     response = client.post("/v1/inspect", files={"image": ("car.jpg", jpeg(red=True), "image/jpeg")}, headers=headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["verdict"] == ["dent", "scratch"]
+    assert body["verdict"] == ["dent", "scratch"] and body["damaged"] is True and 0.8 < body["confidence"] <= 1
     assert [d["label"] for d in body["detections"]] == ["scratch", "dent"]
     box = body["detections"][0]["box"]
     assert abs(box["x1"] - 40 / 200) < 0.02 and abs(box["y2"] - 90 / 150) < 0.02  # the red rectangle
@@ -52,7 +52,9 @@ def test_a_clean_photo_as_base64_json_is_none_and_is_logged_with_features_and_im
         headers={"Authorization": f"Bearer {make_key(Scope.INSPECT)}", "X-Request-ID": "intake-42"},
     )
     assert response.status_code == 200, response.text
-    assert response.json()["verdict"] == "None" and response.json()["detections"] == []
+    body = response.json()
+    assert body["verdict"] == ["None"] and body["damaged"] is False and body["detections"] == []  # one type
+    assert body["confidence"] < 0.5
     assert response.json()["needs_review"] is False and response.json()["request_id"] == "intake-42"
     (entry,) = _all(registry)
     assert entry.request_id == "intake-42" and entry.vehicle_id == "WVW-1" and entry.route is Route.CHAMPION

@@ -91,7 +91,7 @@ def test_inspect_function_batches_and_drawing_marks_the_boxes(ui_env: KeyFactory
     photos = [(f"car{i}.jpg", jpeg(red=i % 2 == 0, seed=i)) for i in range(5)]
     with ApiClient(server, key) as client:
         answers = inspect_photos(client, photos, vehicle_id="VIN1", batch_size=4)  # two batch calls: 4 + 1
-    assert [getattr(answer, "verdict", None) for answer in answers] == [["dent", "scratch"], "None"] * 2 + [
+    assert [getattr(answer, "verdict", None) for answer in answers] == [["dent", "scratch"], ["None"]] * 2 + [
         ["dent", "scratch"]
     ]
     first = answers[0]

@@ -27,7 +27,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from autoinspect.config import Settings
 from autoinspect.domain import NONE_VERDICT, Detection
@@ -46,8 +46,11 @@ class BatchLine(BaseModel):
     """One photo's line in a shard file and in the merged output."""
 
     file: str
-    verdict: str | list[str] | None = None
-    """``"None"`` or the damage classes found; ``None`` when the photo could not be read."""
+    verdict: list[str] | None = None
+    """``["None"]`` or the damage classes found (as the API answers); ``None`` when the photo could not be read.
+    Shard files of earlier releases held the string ``"None"``: it is read as ``["None"]``."""
+    damaged: bool | None = None
+    confidence: float | None = None
     needs_review: bool | None = None
     detections: list[Detection] = Field(default_factory=list)
     error: str | None = None
@@ -60,17 +63,22 @@ class BatchLine(BaseModel):
         prediction = result.prediction
         return cls(
             file=result.file,
-            verdict=prediction.verdict.value,
+            verdict=prediction.verdict.names,
+            damaged=not prediction.verdict.is_none,
+            confidence=prediction.max_score,
             needs_review=prediction.needs_review,
             detections=prediction.detections,
         )
 
+    @field_validator("verdict", mode="before")
+    @classmethod
+    def _one_type(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
     @property
     def verdict_key(self) -> str | None:
         """``"None"``, a class name, or class names joined by ``+`` (``dent+scratch``)."""
-        if self.verdict is None:
-            return None
-        return self.verdict if isinstance(self.verdict, str) else "+".join(self.verdict)
+        return None if self.verdict is None else "+".join(self.verdict)
 
 
 class BatchSummary(BaseModel):

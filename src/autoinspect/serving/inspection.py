@@ -119,7 +119,9 @@ class Inspector:
             self._log(entry)
             results.append(
                 InspectResult(
-                    verdict=entry.verdict,
+                    verdict=prediction.verdict.names,
+                    damaged=not prediction.verdict.is_none,
+                    confidence=prediction.max_score,
                     detections=prediction.detections,
                     needs_review=prediction.needs_review,
                     presence=prediction.presence,

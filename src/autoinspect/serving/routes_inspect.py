@@ -74,7 +74,8 @@ async def inspect(
     request: Request,
     state: Annotated[Service, Depends(current_service)],
 ) -> InspectResult:
-    """Find scratches and dents in one photo: ``verdict`` is ``"None"`` or the damage classes found."""
+    """Find scratches and dents in one photo: ``verdict`` is ``["None"]`` or the damage classes found, with
+    ``damaged`` and ``confidence``."""
     rid = request_id(request, uuid.uuid4().hex)
     photos, vehicle = await read_photos(request, field="image", max_files=1)
     results = await run_in_threadpool(state.inspector.inspect, photos, request_id=rid, vehicle_id=vehicle)

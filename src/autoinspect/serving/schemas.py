@@ -10,9 +10,6 @@ from autoinspect.domain import Detection
 from autoinspect.registry.deployment import DeploymentMode
 from autoinspect.store import Route
 
-VerdictWire = Literal["None"] | list[str]
-"""``"None"`` when no damage was found, else the damage classes found, sorted."""
-
 
 class InspectJson(BaseModel):
     """``POST /v1/inspect`` as JSON, for intake apps that cannot send multipart."""
@@ -37,7 +34,13 @@ class InspectBatchJson(BaseModel):
 class InspectResult(BaseModel):
     """The answer for one photo."""
 
-    verdict: VerdictWire
+    verdict: list[str] = Field(examples=[["None"], ["dent", "scratch"]])
+    """Always a list: ``["None"]`` when no damage was found, else the damage classes found, sorted."""
+    damaged: bool
+    """Whether the verdict names any damage (``verdict != ["None"]``)."""
+    confidence: float = Field(ge=0.0, le=1.0)
+    """How sure the model is that the photo shows damage: the best presence probability of a presence model,
+    else the best box score (0 when there is no candidate)."""
     detections: list[Detection]
     """Damage found, best first; boxes are ``x1, y1, x2, y2`` normalised to the photo's width and height."""
     needs_review: bool

@@ -42,7 +42,10 @@ class ApiError(Exception):
 class InspectAnswer(BaseModel):
     """The answer for one photo (``POST /v1/inspect``)."""
 
-    verdict: Literal["None"] | list[str]
+    verdict: list[str]
+    """``["None"]`` or the damage classes found."""
+    damaged: bool
+    confidence: float
     detections: list[Detection]
     needs_review: bool
     model_version: str

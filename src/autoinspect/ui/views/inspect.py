@@ -54,7 +54,7 @@ def _one(client: ApiClient, name: str, content: bytes, vehicle_id: str | None) -
 
 
 def verdict_text(answer: InspectAnswer) -> str:
-    return "None (no damage)" if answer.verdict == "None" else ", ".join(answer.verdict)
+    return ", ".join(answer.verdict) if answer.damaged else "None (no damage)"
 
 
 def render(settings: Settings) -> None:

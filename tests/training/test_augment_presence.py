@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from autoinspect.progress import progress_bar
 from autoinspect.training.base import LiteConfig
 from autoinspect.training.lite.augment import crop_at_serving_scale
 from autoinspect.training.lite.export import ContractDetector, export_onnx
 from autoinspect.training.lite.model import build_detector
 from autoinspect.training.lite.presence import STRIDE, cell_targets, photo_logits, presence_loss
-from autoinspect.training.progress import progress_bar, val_summary
+from autoinspect.training.progress import val_summary
 
 
 def red_photo(width: int, height: int, box: tuple[int, int, int, int]) -> np.ndarray:

@@ -24,6 +24,7 @@ from autoinspect.inference.letterbox import letterbox_batch
 from autoinspect.inference.postprocess import decode_rows, near_threshold, presence_by_class
 from autoinspect.onnx_metadata import write_metadata
 from autoinspect.pipelines.labelled_photos import LabelledPhoto
+from autoinspect.progress import progress_bar
 from autoinspect.registry.gates import LATENCY_MS_P95
 from autoinspect.training.base import RawPredictor, TrainConfig, ValScorer
 from autoinspect.training.tracking import EVALUATION_FILE
@@ -82,10 +83,20 @@ def make_val_scorer(photos: Sequence[LabelledPhoto], classes: list[str], imgsz: 
     return score
 
 
+EVAL_CHUNK = 16
+"""Photos per Detector call while evaluating: the bar moves every chunk."""
+
+
 def _predict(detector: Detector, photos: Sequence[LabelledPhoto]) -> list[EvalImage]:
     """Every candidate (and the presence, for a presence model) of each photo, ready for the evaluator."""
-    predictions = detector.predict_batch([photo.rgb for photo in photos])
-    return [photo.with_predictions(p.candidates, p.presence) for photo, p in zip(photos, predictions, strict=True)]
+    chunks = [photos[start : start + EVAL_CHUNK] for start in range(0, len(photos), EVAL_CHUNK)]
+    images = []
+    for chunk in progress_bar(chunks, f"evaluating {len(photos)} photos", unit="chunk"):
+        predictions = detector.predict_batch([photo.rgb for photo in chunk])
+        images += [
+            photo.with_predictions(p.candidates, p.presence) for photo, p in zip(chunk, predictions, strict=True)
+        ]
+    return images
 
 
 def evaluate_detector(

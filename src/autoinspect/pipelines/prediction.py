@@ -17,6 +17,7 @@ from autoinspect.evaluation import EvaluationResult
 from autoinspect.inference import Detector, Prediction
 from autoinspect.pipelines.labelled_photos import load_split
 from autoinspect.pipelines.model_evaluation import evaluate_detector
+from autoinspect.progress import progress_bar
 from autoinspect.registry.mlflow_registry import download_model_files
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,10 @@ class FilePrediction(BaseModel):
 
 
 def predict_files(detector: Detector, files: Iterable[Path]) -> list[FilePrediction]:
+    """Each photo's answer, or why it has none; a bar shows photos done, rate and ETA."""
+    paths = list(files)
     results = []
-    for path in files:
+    for path in progress_bar(paths, "photos", unit="photo"):
         try:
             results.append(FilePrediction(file=str(path), prediction=detector.predict_file(path)))
         except ImageDecodeError as exc:

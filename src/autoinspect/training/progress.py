@@ -1,55 +1,19 @@
-"""What a person watching a training run reads: a bar per epoch, and one line of val figures after it.
+"""What a person watching a training run reads: a bar per epoch (:func:`autoinspect.progress.progress_bar`),
+and one line of val figures after it.
 
 An epoch on a 2-core CPU takes minutes; a run that prints nothing for that long looks hung. The bar shows
-batches, rate, ETA and the running mean of each loss. Written to a terminal it redraws every second; written to
-a log file (a run started in the background) it adds a line every :data:`LOG_INTERVAL_S` seconds instead of
-flooding the file.
+batches, rate, ETA and the running mean of each loss.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
 
-from tqdm import tqdm
-
-T = TypeVar("T")
-
-LOG_INTERVAL_S = 30.0
 IMAGE_KEYS = ("image/damaged_caught", "image/clean_none_rate")
 """Headline val figures after ``map50``, every ``ap50/<class>`` and every presence F1 ``image/f1/<class>``; the
 full row still goes to the tracker."""
-
-
-class _Lines(io.StringIO):
-    """Where a bar writes when stderr is a file: each redraw becomes a line of its own instead of a ``\\r``."""
-
-    def write(self, text: str) -> int:
-        if line := text.replace("\r", "").strip():
-            sys.stderr.write(line + "\n")
-        return len(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-def progress_bar(items: Iterable[T], description: str) -> tqdm[T]:
-    """A bar over one epoch's batches, kept on screen when the epoch ends."""
-    if sys.stderr.isatty():
-        return tqdm(items, desc=description, unit="batch", leave=True, dynamic_ncols=True)
-    return tqdm(
-        items,
-        desc=description,
-        unit="batch",
-        leave=True,
-        mininterval=LOG_INTERVAL_S,
-        maxinterval=LOG_INTERVAL_S,
-        file=_Lines(),
-    )
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from autoinspect.data.layout import DatasetLayout
 from autoinspect.domain import ModelMetadata, Split
 from autoinspect.errors import ConfigError
 from autoinspect.onnx_metadata import write_metadata
+from autoinspect.progress import progress_bar
 from autoinspect.training.base import (
     RawOutputs,
     RawPredictor,
@@ -44,7 +45,7 @@ from autoinspect.training.lite.model import (
     warm_start,
 )
 from autoinspect.training.lite.presence import FeatureTap, presence_loss
-from autoinspect.training.progress import progress_bar, val_summary
+from autoinspect.training.progress import val_summary
 
 logger = logging.getLogger(__name__)
 

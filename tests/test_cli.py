@@ -108,3 +108,10 @@ def test_other_libraries_info_lines_only_with_verbose(verbose: bool, _home: Path
         root.setLevel(before[0])
         for name, level in before[1].items():
             logging.getLogger(name).setLevel(level)
+
+
+def test_help_shows_flags_plainly_and_the_recipe_defaults() -> None:
+    up = runner.invoke(cli.app, ["up", "--help"], terminal_width=120).output
+    assert "--serve / --no-serve" in up and "<bool>" not in up
+    train = " ".join(runner.invoke(cli.app, ["train", "--help"], terminal_width=120).output.split())
+    assert "[default: 10]" in train and "[default: 384]" in train and "[default: 8]" in train

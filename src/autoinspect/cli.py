@@ -31,19 +31,35 @@ from autoinspect.private_files import private_dir
 from autoinspect.store import ApiKeys, create_schema, make_engine
 from autoinspect.training.base import BackendName, TrainConfig
 
-app = typer.Typer(help="AutoInspect: scratches and dents in vehicle photos, and the ML loop around them.")
-data_app = typer.Typer(help="Import, validate, version and profile annotated photos.")
-version_app = typer.Typer(help="Immutable dataset versions.")
-models_app = typer.Typer(help="Registered model versions, aliases, promotion and rollback.")
-deploy_app = typer.Typer(help="How serving splits traffic: single, shadow, canary, blue-green.")
-keys_app = typer.Typer(help="API keys of the prediction service (stored hashed; shown once).")
+PLAIN_HELP = None
+"""Click's plain help: flags read ``--serve / --no-serve`` (not ``<bool>``) and ``[default: ...]`` stays text."""
+app = typer.Typer(
+    help="AutoInspect: scratches and dents in vehicle photos, and the ML loop around them.", rich_markup_mode=PLAIN_HELP
+)
+data_app = typer.Typer(help="Import, validate, version and profile annotated photos.", rich_markup_mode=PLAIN_HELP)
+version_app = typer.Typer(help="Immutable dataset versions.", rich_markup_mode=PLAIN_HELP)
+models_app = typer.Typer(
+    help="Registered model versions, aliases, promotion and rollback.", rich_markup_mode=PLAIN_HELP
+)
+deploy_app = typer.Typer(
+    help="How serving splits traffic: single, shadow, canary, blue-green.", rich_markup_mode=PLAIN_HELP
+)
+keys_app = typer.Typer(
+    help="API keys of the prediction service (stored hashed; shown once).", rich_markup_mode=PLAIN_HELP
+)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(keys_app, name="keys")
-review_app = typer.Typer(help="The review queue: accept or correct flagged answers, export reviews as annotations.")
+review_app = typer.Typer(
+    help="The review queue: accept or correct flagged answers, export reviews as annotations.",
+    rich_markup_mode=PLAIN_HELP,
+)
 app.add_typer(review_app, name="review")
-ct_app = typer.Typer(help="Continuous training: triggers, challenger, canary, promotion on the online evidence.")
+ct_app = typer.Typer(
+    help="Continuous training: triggers, challenger, canary, promotion on the online evidence.",
+    rich_markup_mode=PLAIN_HELP,
+)
 app.add_typer(ct_app, name="ct")
 data_app.add_typer(version_app, name="version")
 

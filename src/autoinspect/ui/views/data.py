@@ -18,7 +18,7 @@ def render(settings: Settings) -> None:
     st.subheader("Dataset versions")
     rows = dataset_rows(settings)
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         for row in rows:
             if row["profile"]:
                 st.download_button(

@@ -58,7 +58,7 @@ def render(settings: Settings) -> None:
     if state.last_refresh_error:
         st.warning(f"The API's last registry read failed: {state.last_refresh_error}")
     st.subheader("Registered versions")
-    st.dataframe(pd.DataFrame(model_rows(models)), hide_index=True)
+    st.dataframe(pd.DataFrame(model_rows(models)), hide_index=True, width="stretch")  # wide: scrolls, never cut
     session = signin.current(settings)
     if session is not None and session.identity.may("admin"):
         _controls(settings, [m.version for m in models], state)

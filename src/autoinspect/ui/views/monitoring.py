@@ -50,7 +50,7 @@ def render(settings: Settings) -> None:
     st.subheader("Alerts sent")
     alerts = alert_rows(runs)
     if alerts:
-        st.dataframe(pd.DataFrame(alerts), hide_index=True)
+        st.dataframe(pd.DataFrame(alerts), hide_index=True, width="stretch")
     else:
         st.caption("No alert sent in these runs.")
     _reports(latest.folder)

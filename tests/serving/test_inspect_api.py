@@ -97,12 +97,12 @@ def test_batch_answers_each_photo_in_order(client: TestClient, make_key: KeyFact
     response = client.post("/v1/inspect/batch", files=files, headers={"X-API-Key": make_key()})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert [r["verdict"] for r in body["results"]] == [["dent", "scratch"], "None", ["dent", "scratch"]]
+    assert [r["verdict"] for r in body["results"]] == [["dent", "scratch"], ["None"], ["dent", "scratch"]]
     assert [r["request_id"] for r in body["results"]] == [f"{body['request_id']}.{i}" for i in range(3)]
     assert wait_for_log(registry, 3).count() == 3
     as_json = {"images_base64": [base64.b64encode(jpeg(red=False)).decode()] * 2}
     response = client.post("/v1/inspect/batch", json=as_json, headers={"X-API-Key": make_key()})
-    assert [r["verdict"] for r in response.json()["results"]] == ["None", "None"]
+    assert [r["verdict"] for r in response.json()["results"]] == [["None"], ["None"]]
 
 
 def test_review_queue_lists_the_flagged_predictions(

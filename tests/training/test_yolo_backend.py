@@ -18,11 +18,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
+from PIL import Image
 
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.data.synthetic import generate_dataset
 from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, Split
-from autoinspect.errors import ConfigError
+from autoinspect.errors import ConfigError, ImageDecodeError
 from autoinspect.images import decode_image, letterbox
 from autoinspect.onnx_metadata import ModelFileError, parse_metadata
 from autoinspect.training.base import RawPredictor, TrainConfig, TrainResult, YoloConfig
@@ -34,10 +35,13 @@ from autoinspect.training.yolo_backend import (
     ultralytics_device,
     write_data_view,
 )
+from autoinspect.training.yolo_offline import pil_untouched
 
 IMGSZ = 64
 EPOCHS = 2
 SCORER_RESULT = 0.42
+PILLOW_LIMIT = Image.MAX_IMAGE_PIXELS
+"""Pillow's decompression-bomb limit as this module found it, before any Ultralytics code ran."""
 
 
 @dataclass
@@ -172,8 +176,9 @@ def test_onnx_rows_are_what_ultralytics_predicts(run: Run) -> None:
     session = ort.InferenceSession(str(run.result.onnx_path), providers=["CPUExecutionProvider"])
     rows = session.run(None, {ONNX_INPUT: images})[0][0]
     bgr = np.ascontiguousarray(canvas[..., ::-1])
-    model = YOLO(str(run.result.weights_path))
-    predicted = model.predict(bgr, imgsz=IMGSZ, conf=0.0, nms=False, device="cpu", verbose=False)
+    with pil_untouched():
+        model = YOLO(str(run.result.weights_path))
+        predicted = model.predict(bgr, imgsz=IMGSZ, conf=0.0, nms=False, device="cpu", verbose=False)
     expected = predicted[0].boxes.data.numpy()[:20]
     assert len(expected) > 0
     clipped = np.concatenate([rows[:, :4].clip(0, IMGSZ), rows[:, 4:]], axis=1)
@@ -181,6 +186,14 @@ def test_onnx_rows_are_what_ultralytics_predicts(run: Run) -> None:
         close = np.abs(clipped - want) <= np.array([0.5, 0.5, 0.5, 0.5, 1e-4, 0.0])
         assert close.all(axis=1).any(), f"no ONNX row matches the prediction {want}"
     assert list(run.cwd.iterdir()) == []
+
+
+def test_pillow_is_left_as_it_was_after_training(run: Run) -> None:
+    """Ultralytics wraps Image.open and lifts the bomb limit process-wide; after training both are Pillow's own
+    again, so a server in the same process still answers a non-image with the reason and refuses bombs."""
+    assert Image.open.__module__ == "PIL.Image" and Image.MAX_IMAGE_PIXELS == PILLOW_LIMIT
+    with pytest.raises(ImageDecodeError, match="not a recognised image"):
+        decode_image(b"GIF89a" + b"x" * 50)
 
 
 def test_rename_metrics_keeps_our_names_only() -> None:

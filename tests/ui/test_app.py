@@ -219,9 +219,10 @@ def test_monitoring_page_shows_live_figures_before_any_monitoring_run(
     with httpx.Client(base_url=server, headers={"X-API-Key": key}) as http:
         http.post("/v1/inspect", files={"image": ("clean.jpg", jpeg(red=False))})
     wait_for_log(registry, 2)
-    text = _texts(_app("Monitoring", key=key))
-    assert "Live: the last 1 hour(s)" in text and "Answers=2" in text and "Review share=50.0%" in text, text
-    assert "No monitoring run yet" in text
+    at = _app("Monitoring", key=key)
+    text = _texts(at)
+    assert "Live: the last 1 hour(s)" in [header.value for header in at.subheader]
+    assert "Answers=2" in text and "Review share=50.0%" in text and "No monitoring run yet" in text, text
     verdicts = _app("Monitoring", key=key).dataframe[0].value
     assert dict(zip(verdicts["verdict"], verdicts["answers"], strict=True)) == {"dent, scratch": 1, "None": 1}
 

@@ -43,7 +43,7 @@ from autoinspect.training.base import (
     ValScorer,
 )
 from autoinspect.training.device import resolve_device
-from autoinspect.training.yolo_offline import prepare_ultralytics
+from autoinspect.training.yolo_offline import pil_untouched, prepare_ultralytics
 
 logger = logging.getLogger(__name__)
 
@@ -155,11 +155,12 @@ class YoloBackend:
         out_dir = out_dir.resolve()
         source = _model_source(config, init_weights)
         data_yaml = write_data_view(layout, out_dir / DATA_VIEW)
-        prepare_ultralytics(self._config_dir or out_dir / CONFIG_DIR)
         if callbacks:
             callbacks.on_train_start(config, layout)
         relay = _EpochRelay(callbacks)
-        run_dir, weights = _fit(source, _train_args(config, data_yaml, out_dir), relay)
+        with pil_untouched():
+            prepare_ultralytics(self._config_dir or out_dir / CONFIG_DIR)
+            run_dir, weights = _fit(source, _train_args(config, data_yaml, out_dir), relay)
         onnx_path = export_contract_onnx(weights, config.imgsz, len(layout.names), out_dir / ONNX_FILE)
         metadata = ModelMetadata(
             classes=layout.names,
@@ -319,6 +320,12 @@ def export_contract_onnx(weights: Path, imgsz: int, n_classes: int, target: Path
     (a larger batch would fail loudly, never return zeros). The exporter names the output ``output0`` and leaves
     the input size dynamic; both are set to the contract here.
     """
+    with pil_untouched():
+        return _export(weights, imgsz, n_classes, target)
+
+
+def _export(weights: Path, imgsz: int, n_classes: int, target: Path) -> Path:
+    """:func:`export_contract_onnx`'s work, run inside :func:`pil_untouched`."""
     from ultralytics.models import YOLO
 
     model = YOLO(str(weights))

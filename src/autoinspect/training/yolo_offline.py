@@ -18,9 +18,12 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
+
+from PIL import Image
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,27 @@ LOG_LEVEL = logging.WARNING
 """Ultralytics' records at this level and above reach the application's handlers; its per-epoch tables don't."""
 _ULTRALYTICS_HANDLER = "ultralytics.utils.set_logging"
 """Name of the stdout handler that Ultralytics attaches to its logger at import."""
+
+
+@contextmanager
+def pil_untouched() -> Iterator[None]:
+    """Undo, when the block ends, what Ultralytics changes in Pillow for the whole process.
+
+    At import it wraps ``Image.open`` (a file Pillow cannot identify then sets off an attempt to install a HEIF
+    plugin, which fails offline with ``ModuleNotFoundError`` instead of Pillow's own error), and its dataset
+    checks remove the decompression-bomb limit (``Image.MAX_IMAGE_PIXELS = None``). A process that serves and
+    trains (the local stack runs continuous training beside the API) would then answer a non-image with a 500 and
+    decode bombs; every entry into Ultralytics goes through this block.
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+        patches = sys.modules.get("ultralytics.utils.patches")
+        original = getattr(patches, "_image_open", None)
+        if original is not None:
+            Image.open = original  # Pillow's own, as Ultralytics saved it before wrapping it
 
 
 def prepare_ultralytics(config_dir: Path) -> Path:

@@ -13,14 +13,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from served import KeyFactory, free_port, jpeg, wait_for_log
+from served import KeyFactory, free_port, jpeg, wait_for_log, wait_until_answering
 
 from autoinspect.config import Settings
 
@@ -37,16 +36,7 @@ def serve(settings: Settings, log: Path) -> Iterator[tuple[str, subprocess.Popen
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the server did not get ready in 60 s"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_until_answering(f"{url}/readyz", process, what="the server", exited=lambda: log.read_text()[-3000:])
         yield url, process
     finally:
         if process.poll() is None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from PIL import Image
 from redbox import photo
@@ -47,6 +49,23 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def wait_until_answering(
+    url: str, process: subprocess.Popen[bytes], *, what: str, exited: Callable[[], str], timeout: float = 60.0
+) -> None:
+    """Poll ``url`` until it answers 200; fail at once if ``process`` exits first (``exited()`` says why), or
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, exited()
+        assert time.monotonic() < deadline, f"{what} did not answer within {timeout:.0f} s"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
 
 
 @contextmanager

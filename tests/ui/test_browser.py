@@ -10,14 +10,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
-from served import KeyFactory, jpeg
+from served import KeyFactory, jpeg, wait_until_answering
 from unavailable import unavailable
 
 from autoinspect.config import Settings
@@ -66,16 +64,12 @@ def ui_url(ui_env: KeyFactory, free_port: int) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, f"autoinspect ui exited with {process.returncode}"
-        assert time.monotonic() < deadline, "the UI did not answer within 60 s"
-        try:
-            if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    wait_until_answering(
+        f"{url}/_stcore/health",
+        process,
+        what="the UI",
+        exited=lambda: f"autoinspect ui exited with {process.returncode}",
+    )
     yield url
     process.terminate()
     try:

@@ -28,7 +28,7 @@ import numpy as np
 
 from autoinspect.evaluation.inputs import EvalImage, check_inputs
 from autoinspect.evaluation.matching import IOU50, BoolArray, FloatArray, PooledMatches, match_images, pool
-from autoinspect.inference.postprocess import logit_distance
+from autoinspect.inference.postprocess import logit, logit_distance
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def balance_verdict(
     if not images or damaged.all() or not damaged.any() or any(image.presence is None for image in images):
         return dict(thresholds)
     presence = np.array([[(image.presence or {})[label] for label in classes] for image in images])
-    base = _logit(np.array([thresholds[label] for label in classes]))
+    base = logit([thresholds[label] for label in classes])
     balance = []
     for offset in VERDICT_OFFSETS:
         flagged: BoolArray = np.asarray((presence >= _sigmoid(base + offset)).any(axis=1), dtype=bool)
@@ -216,11 +216,6 @@ def calibrate_review_margin(
     margin = distances[count] if count < len(distances) else distances[-1] + 1e-6
     logger.info("review margin %.3f logits: %d of %d val photos sent for review", margin, count, len(distances))
     return float(margin)
-
-
-def _logit(p: FloatArray) -> FloatArray:
-    clipped = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.asarray(np.log(clipped / (1 - clipped)))
 
 
 def _sigmoid(x: FloatArray) -> FloatArray:

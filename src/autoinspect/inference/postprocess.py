@@ -8,7 +8,6 @@ what is served.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -21,6 +20,8 @@ from autoinspect.onnx_metadata import ModelFileError
 
 CANDIDATE_FLOOR = 0.001
 """Scores below this are not kept even as candidates: the floor Ultralytics and COCO evaluations use for AP."""
+LOGIT_CLIP = 1e-6
+"""Probabilities are clipped to ``[LOGIT_CLIP, 1 - LOGIT_CLIP]`` before log-odds, so saturated outputs stay finite."""
 MAX_DETECTIONS = 300
 """Most candidates kept per photo after NMS, best first (Ultralytics' ``max_det``); bounds the NMS work too."""
 
@@ -165,13 +166,14 @@ def near_threshold(presence: Mapping[str, float], thresholds: Mapping[str, float
 
 
 def logit_distance(probability: float, threshold: float) -> float:
-    """``|logit(p) - logit(t)|``, with both clipped away from 0 and 1 so that saturated outputs stay finite."""
+    """``|logit(p) - logit(t)|``: how far a probability lies from its threshold, in the model's own units."""
+    return float(abs(logit(probability) - logit(threshold)))
 
-    def logit(value: float) -> float:
-        clipped = min(max(value, 1e-6), 1 - 1e-6)
-        return math.log(clipped / (1 - clipped))
 
-    return abs(logit(probability) - logit(threshold))
+def logit(p: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The log-odds of ``p``, clipped away from 0 and 1 so that saturated outputs stay finite."""
+    clipped = np.clip(np.asarray(p, dtype=np.float64), LOGIT_CLIP, 1 - LOGIT_CLIP)
+    return np.asarray(np.log(clipped / (1 - clipped)))
 
 
 def presence_by_class(classes: Sequence[str], row: npt.NDArray[np.floating]) -> dict[str, float]:

@@ -32,6 +32,15 @@ def jpeg(red: bool, *, size: tuple[int, int] = (200, 150), seed: int = 0) -> byt
     return buffer.getvalue()
 
 
+def inspect_red(server: str, key: str) -> str:
+    """Sends a photo the red-box model flags for review (a weak candidate in its review band); its request id."""
+    with httpx.Client(base_url=server, headers={"X-API-Key": key}) as http:
+        answer = http.post("/v1/inspect", files={"image": ("car.jpg", jpeg(red=True))}).json()
+    assert answer["needs_review"], answer
+    request_id: str = answer["request_id"]
+    return request_id
+
+
 def wait_for_log(settings: Settings, count: int, timeout: float = 10.0) -> PredictionLog:
     """The prediction log once the background writer has stored ``count`` entries."""
     engine = make_engine(settings.store_url)

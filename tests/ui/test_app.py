@@ -7,6 +7,7 @@ afterwards; ``at.exception`` must stay empty, so a page that broke fails its tes
 from __future__ import annotations
 
 import io
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 from PIL import Image
-from served import KeyFactory, jpeg, wait_for_log
+from served import KeyFactory, inspect_red, jpeg, wait_for_log
 from streamlit.testing.v1 import AppTest
 
 from autoinspect.config import Settings, get_settings
@@ -57,14 +58,6 @@ def _texts(at: AppTest) -> str:
     ]
     parts += [f"{metric.label}={metric.value}" for metric in at.metric]
     return "\n".join(str(part) for part in parts)
-
-
-def _inspect_red(server: str, key: str) -> str:
-    with httpx.Client(base_url=server, headers={"X-API-Key": key}) as http:
-        answer = http.post("/v1/inspect", files={"image": ("car.jpg", jpeg(red=True))}).json()
-    assert answer["needs_review"], answer
-    request_id: str = answer["request_id"]
-    return request_id
 
 
 def test_inspect_page_shows_the_verdict_and_filters_by_confidence(ui_env: KeyFactory) -> None:
@@ -113,11 +106,14 @@ def test_review_page_lists_a_flagged_answer_and_accept_removes_it(
     ui_env: KeyFactory, server: str, registry: Settings
 ) -> None:
     key = ui_env(Scope.INSPECT, Scope.REVIEW)
-    request_id = _inspect_red(server, key)
+    request_id = inspect_red(server, key)
     wait_for_log(registry, 1)
     at = _app("Review queue", key=key)
     assert request_id in _texts(at)
-    assert len(at.get("image")) == 1  # the stored photo, with its boxes
+    (editor,) = at.get("bidi_component")  # the stored photo in the box editor, the model's boxes pre-filled
+    shown = json.loads(editor.proto.json)
+    assert shown["image"].startswith("data:image/jpeg;base64,")
+    assert {box["label"] for box in shown["boxes"]} == {"scratch", "dent"} and shown["boxes"] == shown["model"]
     at.button(key=f"accept-{request_id}").click().run()
     assert not at.exception, at.exception
     assert f"{request_id} accepted" in _texts(at) and "Nothing to review" in _texts(at)
@@ -215,7 +211,7 @@ def test_monitoring_page_shows_live_figures_before_any_monitoring_run(
     ui_env: KeyFactory, server: str, registry: Settings
 ) -> None:
     key = ui_env(Scope.INSPECT)
-    _inspect_red(server, key)
+    inspect_red(server, key)
     with httpx.Client(base_url=server, headers={"X-API-Key": key}) as http:
         http.post("/v1/inspect", files={"image": ("clean.jpg", jpeg(red=False))})
     wait_for_log(registry, 2)
@@ -229,7 +225,7 @@ def test_monitoring_page_shows_live_figures_before_any_monitoring_run(
 
 def test_monitoring_page_charts_the_runs(ui_env: KeyFactory, server: str, registry: Settings) -> None:
     key = ui_env(Scope.INSPECT)
-    _inspect_red(server, key)
+    inspect_red(server, key)
     wait_for_log(registry, 1)
     first = run_monitoring(registry, until=datetime.now(UTC) - timedelta(seconds=1), hours=1)
     time.sleep(1.1)  # run folders are stamped by the second

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from served import KeyFactory, jpeg, wait_until_answering
+from served import KeyFactory, inspect_red, jpeg, wait_for_log, wait_until_answering
 from unavailable import unavailable
 
 from autoinspect.config import Settings
 from autoinspect.registry.aliases import CHAMPION, alias_history
 from autoinspect.registry.mlflow_registry import get_by_alias
-from autoinspect.store import Scope
+from autoinspect.store import ReviewLog, Scope, make_engine
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -140,6 +140,69 @@ def test_sign_in_then_inspect_and_models_pages_in_chromium(
     assert alias_history(registry)[-1].actor == "tester"
     for name in ("signin", "inspect", "models"):
         _png(tmp_path / f"{name}.png")
+
+
+def test_review_boxes_are_drawn_moved_resized_and_deleted_on_the_photo_in_chromium(
+    chromium: str, ui_url: str, ui_env: KeyFactory, server: str, registry: Settings, tmp_path: Path
+) -> None:
+    """A reviewer corrects a flagged answer with the mouse alone: the model's two boxes (scratch and dent on the
+    red patch, 0.2-0.6 of the photo) are on the photo, a new dent is drawn, moved and resized, the model's dent is
+    deleted, and the stored review holds exactly what was drawn."""
+    from playwright.sync_api import expect, sync_playwright
+
+    key = ui_env(Scope.INSPECT, Scope.REVIEW)
+    request_id = inspect_red(server, key)
+    wait_for_log(registry, 1)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(ui_url)
+            _sign_in(page, key)
+            page.locator("[data-testid=stSidebar]").get_by_text("Review queue", exact=True).click()
+            editor = page.locator(".box-editor")
+            boxes = editor.locator("rect.box")
+            expect(boxes).to_have_count(2, timeout=30_000)
+            expect(editor.locator("img")).to_have_js_property("complete", True)
+            frame = editor.locator("svg").bounding_box()
+            assert frame is not None and frame["width"] > 200, frame
+
+            def at(x: float, y: float) -> tuple[float, float]:
+                return frame["x"] + x * frame["width"], frame["y"] + y * frame["height"]
+
+            def drag(start: tuple[float, float], end: tuple[float, float]) -> None:
+                page.mouse.move(*at(*start))
+                page.mouse.down()
+                page.mouse.move(*at(*end), steps=8)
+                page.mouse.up()
+
+            editor.get_by_label("Class of the box").select_option("dent")
+            drag((0.70, 0.70), (0.90, 0.90))  # draw a new dent
+            expect(boxes).to_have_count(3)
+            drag((0.80, 0.80), (0.75, 0.80))  # move it left: 0.65-0.85 x 0.70-0.90
+            drag((0.85, 0.90), (0.95, 0.95))  # its bottom-right corner out: 0.65-0.95 x 0.70-0.95
+            page.mouse.click(*at(0.3, 0.3))  # the model's dent, drawn over its scratch
+            expect(editor.locator("rect.box.selected")).to_have_attribute("data-label", "dent")
+            editor.get_by_role("button", name="Delete box").click()
+            expect(boxes).to_have_count(2)
+            page.screenshot(path=tmp_path / "review.png", full_page=True)
+            page.get_by_role("button", name="Submit correction").click()
+            expect(page.get_by_text(f"{request_id} corrected: 2 region(s)")).to_be_visible(timeout=30_000)
+        finally:
+            browser.close()
+    engine = make_engine(registry.store_url)
+    try:
+        review = ReviewLog(engine).get(request_id)
+    finally:
+        engine.dispose()
+    assert review is not None and review.reviewer == "tester"
+    stored = sorted((label.label, label.box) for label in review.labels)
+    assert [name for name, _ in stored] == ["dent", "scratch"], stored
+    drawn, kept = stored[0][1], stored[1][1]
+    expected = {"x1": 0.65, "y1": 0.70, "x2": 0.95, "y2": 0.95}
+    assert all(abs(getattr(drawn, name) - value) < 0.02 for name, value in expected.items()), drawn
+    assert all(abs(getattr(kept, name) - value) < 0.02 for name, value in {"x1": 0.2, "y1": 0.2}.items()), kept
+    _png(tmp_path / "review.png")
 
 
 def test_api_docs_render_offline_in_chromium(chromium: str, server: str) -> None:

@@ -17,6 +17,11 @@ COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4")
 """One colour per class, in the order classes are first seen."""
 
 
+def class_colours(names: Sequence[str]) -> dict[str, str]:
+    """A colour per class name, by its place in ``names`` (the same on the photo drawn here and in the editor)."""
+    return {name: COLOURS[index % len(COLOURS)] for index, name in enumerate(names)}
+
+
 def visible(detections: Sequence[Detection], min_confidence: float) -> list[Detection]:
     """The detections at or above ``min_confidence``, best first."""
     kept = [d for d in detections if d.confidence >= min_confidence]
@@ -34,7 +39,7 @@ def draw_regions(photo: bytes, regions: Sequence[Annotation], classes: Sequence[
     for region in regions:
         if region.label not in palette:
             palette.append(region.label)
-        colour = COLOURS[palette.index(region.label) % len(COLOURS)]
+        colour = class_colours(palette)[region.label]
         box = region.box
         corners = (box.x1 * image.width, box.y1 * image.height, box.x2 * image.width, box.y2 * image.height)
         canvas.rectangle(corners, outline=colour, width=width)

@@ -1,8 +1,8 @@
 """Review queue: the flagged answers nobody reviewed yet, each with its stored photo and the model's boxes.
 
-Accept keeps the model's detections as the truth; a correction is edited as a table (one row per region: class
-and normalised corners; rows can be added and deleted), and "No damage" stores an empty truth. Either way the
-review becomes an annotation of the next dataset version.
+Accept keeps the model's detections as the truth; a correction is drawn on the photo itself (the model's boxes
+pre-filled, to be moved, resized, relabelled or deleted, and new ones drawn: :mod:`~autoinspect.ui.box_editor`),
+and "No damage" stores an empty truth. Either way the review becomes an annotation of the next dataset version.
 """
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from autoinspect.config import Settings
 from autoinspect.domain import Box
 from autoinspect.store import ImageStore, PredictionEntry
+from autoinspect.ui.box_editor import edit_boxes
 from autoinspect.ui.client import ApiError, LabelBox
 from autoinspect.ui.common import api_client, show_api_error
-from autoinspect.ui.drawing import draw_regions
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ def render(settings: Settings) -> None:
 
 
 def labels_from_rows(rows: list[dict[Any, Any]]) -> list[LabelBox]:
-    """The edited table as regions; rows with no class or an empty corner are ignored (a half-added row).
+    """The edited regions as labels; rows with no class or an empty corner are ignored (a half-made box).
 
     Raises:
         ValueError: a corner is outside [0, 1] or a box has no area (said in words the reviewer can act on).
@@ -71,37 +70,27 @@ def _show_entry(entry: PredictionEntry, images: ImageStore, settings: Settings) 
     rid = entry.request_id
     verdict = "None" if entry.verdict == "None" else ", ".join(entry.verdict)
     st.markdown(f"**{rid}** · model v{entry.model_version} · verdict **{verdict}** · {entry.created_at:%Y-%m-%d %H:%M}")
-    photo, table = st.columns([3, 2])
+    photo, actions = st.columns([3, 2])
     with photo:
         content = _photo(images, entry.image_sha256)
         if content is None:
-            st.caption("The photo was not kept (store.keep_images is off, or it was removed).")
+            st.caption(
+                "The photo was not kept (store.keep_images is off, or it was removed): accept the model's boxes "
+                "or mark the photo as no damage."
+            )
+            rows = None
         else:
-            st.image(draw_regions(content, entry.detections, settings.classes), width="stretch")
-    with table:
-        rows = [{"label": d.label, **d.box.model_dump()} for d in entry.detections]
+            rows = edit_boxes(content, entry.detections, settings.classes, key=f"boxes-{rid}")
+    with actions:
         if st.button("Accept", key=f"accept-{rid}", type="primary", help="The model's boxes are right."):
             _submit(settings, rid, None, "accepted")
         if st.button("No damage", key=f"clean-{rid}", help="The photo shows no scratch or dent."):
             _submit(settings, rid, [], "corrected: no damage")
-        classes = sorted({*settings.classes, *(d.label for d in entry.detections)})
-        table_rows = [{key: row[key] for key in ("label", *CORNERS)} for row in rows]
-        edited = st.data_editor(
-            pd.DataFrame(table_rows, columns=["label", *CORNERS]),
-            key=f"boxes-{rid}",
-            num_rows="dynamic",
-            hide_index=True,
-            column_config={
-                "label": st.column_config.SelectboxColumn("class", options=classes, required=True),
-                **{
-                    name: st.column_config.NumberColumn(name, min_value=0.0, max_value=1.0, step=0.01, format="%.3f")
-                    for name in CORNERS
-                },
-            },
-        )
-        if st.button("Submit correction", key=f"correct-{rid}", help="Store the regions in the table as the truth."):
+        if rows is not None and st.button(
+            "Submit correction", key=f"correct-{rid}", help="Store the boxes as drawn on the photo as the truth."
+        ):
             try:
-                labels = labels_from_rows(edited.to_dict("records"))
+                labels = labels_from_rows(rows)
             except ValueError as error:
                 st.error(str(error))
             else:

@@ -438,6 +438,42 @@ def predict(
         )
 
 
+@app.command("inspect-vehicle")
+def inspect_vehicle(
+    vehicle: Annotated[str, typer.Argument(help="The vehicle: VIN, plate or fleet id.")],
+    photos: Annotated[list[Path], typer.Argument(help="Its photos.")],
+    view: Annotated[
+        list[str] | None,
+        typer.Option(help="The view of each photo, in order: front, rear, left, right, roof, detail ('' unknown)."),
+    ] = None,
+    reference: Annotated[str | None, typer.Option(help="Your reference (claim, contract, work order).")] = None,
+    request_id: Annotated[str | None, typer.Option(help="Idempotency key: a retry returns the stored answer.")] = None,
+    api_url: Annotated[str | None, typer.Option(help="The API (default: ui.api_url).")] = None,
+    key: Annotated[
+        str | None, typer.Option(envvar="AUTOINSPECT_API_KEY", help="An API key with the inspect scope.")
+    ] = None,
+) -> None:
+    """Inspect one vehicle from several photos through the API: prints the stored inspection as JSON (each photo's
+    answer and the vehicle summary: damaged, clean, or incomplete when the photos do not cover the vehicle)."""
+    from autoinspect.ui.client import ApiClient, ApiError
+
+    if view and len(view) != len(photos):
+        raise typer.BadParameter(f"{len(view)} --view for {len(photos)} photos: give one per photo, or none")
+    if not key:
+        raise typer.BadParameter("no API key: pass --key or set AUTOINSPECT_API_KEY", param_hint="--key")
+    files = [(path.name, path.read_bytes()) for path in photos]
+    try:
+        with ApiClient(api_url or _settings().ui.api_url, key) as client:
+            answer = client.inspect_vehicle(
+                vehicle, files, views=view, client_reference=reference, request_id=request_id
+            )
+    except ApiError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(answer, indent=2))
+    typer.echo(f"{answer['inspection_id']}: {answer['summary']['detail']}", err=True)
+
+
 @app.command()
 def batch(
     folder: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],

@@ -19,7 +19,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from autoinspect.domain import DECODE_MAX_SIDE
+from autoinspect.domain import DECODE_MAX_SIDE, VehicleView
 
 DEFAULT_CONFIG_FILE = Path("autoinspect.yaml")
 
@@ -192,6 +192,42 @@ class GateSettings(BaseModel):
     measured 0.5 on the full split's 12 clean test photos, so the floor sits well below that)."""
 
 
+def _overview_cutoffs() -> dict[VehicleView, tuple[float, float]]:
+    return dict.fromkeys(
+        (VehicleView.FRONT, VehicleView.REAR, VehicleView.LEFT, VehicleView.RIGHT, VehicleView.ROOF), (0.005, 0.03)
+    )
+
+
+class InspectionSettings(BaseModel):
+    """Inspections of one vehicle from several photos (``POST /v1/inspections``): what covers a vehicle, and how a
+    damage's share of a photo maps to a size."""
+
+    max_photos: int = Field(24, ge=1)
+    """Most photos in one inspection (an intake or a claim is typically 4-20)."""
+    max_upload_bytes: int = Field(200_000_000, ge=1)
+    """Largest inspection request body: ``serving.max_upload_bytes`` is sized for one or a few photos, and 20
+    phone photos of 5-8 MB each are an ordinary claim."""
+    required_views: list[VehicleView] = Field(
+        default_factory=lambda: [VehicleView.FRONT, VehicleView.REAR, VehicleView.LEFT, VehicleView.RIGHT]
+    )
+    """Views that must all be among the usable photos before a vehicle can be answered "None": a clean front
+    photo says nothing about the rear."""
+    min_photos_without_views: int = Field(4, ge=1)
+    """When no photo says its view, this many usable photos stand in for the required views."""
+    size_cutoffs: dict[VehicleView, tuple[float, float]] = Field(default_factory=_overview_cutoffs)
+    """Per view, the box area (share of the photo) below which a damage is small, and below which it is medium;
+    larger is large. Views not listed (a ``detail`` close-up, or no view) get no size class, since the share of
+    a close-up says nothing about the damage's real size."""
+
+    @field_validator("size_cutoffs")
+    @classmethod
+    def _ordered_cutoffs(cls, value: dict[VehicleView, tuple[float, float]]) -> dict[VehicleView, tuple[float, float]]:
+        for view, (small, medium) in value.items():
+            if not 0 < small < medium <= 1:
+                raise ValueError(f"size_cutoffs[{view}]: need 0 < small < medium <= 1, got {small}, {medium}")
+        return value
+
+
 class UiSettings(BaseModel):
     """The operator UI (Streamlit): which API it talks to, where it listens, how long a sign-in lasts.
 
@@ -228,6 +264,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     gates: GateSettings = Field(default_factory=GateSettings)
     continuous_training: TriggerSettings = Field(default_factory=TriggerSettings)
+    inspections: InspectionSettings = Field(default_factory=InspectionSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
 
     @field_validator("classes")

@@ -17,6 +17,25 @@ NONE_VERDICT = "None"
 """What AutoInspect answers for a vehicle with neither scratches nor dents."""
 
 
+class VehicleView(StrEnum):
+    """Which side of the vehicle a photo of an inspection shows; ``detail`` is a close-up of one spot."""
+
+    FRONT = "front"
+    REAR = "rear"
+    LEFT = "left"
+    RIGHT = "right"
+    ROOF = "roof"
+    DETAIL = "detail"
+
+
+class SizeClass(StrEnum):
+    """A damage's coarse size, from its share of an overview photo (cut-offs in ``inspections.size_cutoffs``)."""
+
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
 class Split(StrEnum):
     """Dataset splits; ``test`` is the gold split that only an explicit command may change."""
 

@@ -22,12 +22,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from autoinspect import __version__
 from autoinspect.config import Settings, get_settings
 from autoinspect.registry.mlflow_registry import RegistryError
-from autoinspect.serving import routes_admin, routes_health, routes_inspect, routes_review
+from autoinspect.serving import routes_admin, routes_health, routes_inspect, routes_inspections, routes_review
 from autoinspect.serving.inspection import NotReadyError, RequestRejectedError
 from autoinspect.serving.metrics import ServiceMetrics
 from autoinspect.serving.replica import ModelLoader
 from autoinspect.serving.service import open_service
-from autoinspect.serving.uploads import BodyLimit, _first_errors
+from autoinspect.serving.uploads import BodyLimit, first_errors
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +54,18 @@ def create_app(settings: Settings | None = None, *, loader: ModelLoader | None =
         summary='Scratches and dents in vehicle photos, or "None".',
         lifespan=lifespan,
     )
-    routers = [module.router for module in (routes_inspect, routes_review, routes_admin, routes_health)]
+    modules = (routes_inspect, routes_inspections, routes_review, routes_admin, routes_health)
+    routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)
     _add_error_handlers(app)
     known_paths = {getattr(route, "path", "") for router in routers for route in router.routes}
     app.add_middleware(RequestMetrics, metrics=metrics, known_paths=known_paths)
-    app.add_middleware(BodyLimit, max_bytes=settings.serving.max_upload_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.serving.max_upload_bytes,
+        per_path={"/v1/inspections": settings.inspections.max_upload_bytes},
+    )
     return app
 
 
@@ -81,7 +86,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def invalid(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        return _error(422, f"invalid request: {_first_errors(error.errors())}")
+        return _error(422, f"invalid request: {first_errors(error.errors())}")
 
     async def http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)

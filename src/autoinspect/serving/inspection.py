@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from autoinspect.config import ServingSettings
 from autoinspect.data.features import FeatureValue
+from autoinspect.domain import VehicleView
 from autoinspect.errors import AutoInspectError, ImageDecodeError, ImageTooLargeError
 from autoinspect.images import DecodedImage, decode_image
 from autoinspect.inference import Prediction
@@ -24,6 +25,7 @@ from autoinspect.serving.metrics import ServiceMetrics, verdict_label
 from autoinspect.serving.replica import Replica
 from autoinspect.serving.router import LoadedModel, assign
 from autoinspect.serving.schemas import InspectResult
+from autoinspect.serving.vehicle import sized
 from autoinspect.store import BackgroundWriter, ImageStore, PredictionEntry, Route
 
 logger = logging.getLogger(__name__)
@@ -74,8 +76,10 @@ class Inspector:
         images: ImageStore | None,
         metrics: ServiceMetrics,
         settings: ServingSettings,
+        size_cutoffs: Mapping[VehicleView, tuple[float, float]] | None = None,
     ) -> None:
         self._replica = replica
+        self._size_cutoffs = size_cutoffs or {}
         self._writer = writer
         self._images = images
         self._metrics = metrics
@@ -85,8 +89,18 @@ class Inspector:
         self._run_slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
         self._decode_slots = threading.BoundedSemaphore(settings.max_concurrent_decodes)
 
-    def inspect(self, photos: Sequence[Photo], *, request_id: str, vehicle_id: str | None) -> list[InspectResult]:
-        """Answer each photo; one photo keeps ``request_id``, a batch numbers them ``<request_id>.<index>``.
+    def inspect(
+        self,
+        photos: Sequence[Photo],
+        *,
+        request_id: str,
+        vehicle_id: str | None,
+        views: Sequence[VehicleView | None] | None = None,
+        numbered: bool = False,
+    ) -> list[InspectResult]:
+        """Answer each photo; one photo keeps ``request_id`` (unless ``numbered``), a batch numbers them
+        ``<request_id>.<index>``.
+        ``views`` (one per photo, when known) size the damage found (``inspections.size_cutoffs``).
 
         Raises:
             RequestRejectedError: a photo is not a decodable image (422) or too large (413).
@@ -97,7 +111,8 @@ class Inspector:
         active = self._replica.active
         if active is None:
             raise NotReadyError(NOT_READY)
-        ids = [request_id] if len(photos) == 1 else [f"{request_id}.{index}" for index in range(len(photos))]
+        single = len(photos) == 1 and not numbered
+        ids = [request_id] if single else [f"{request_id}.{index}" for index in range(len(photos))]
         assignment = assign(active, vehicle_id or request_id)
         with self._run_slots:
             predictions = assignment.answer.detector.predict_decoded([item.image for item in decoded])
@@ -122,7 +137,7 @@ class Inspector:
                     verdict=prediction.verdict.names,
                     damaged=not prediction.verdict.is_none,
                     confidence=prediction.max_score,
-                    detections=prediction.detections,
+                    detections=sized(prediction.detections, views[index] if views else None, self._size_cutoffs),
                     needs_review=prediction.needs_review,
                     presence=prediction.presence,
                     model_version=entry.model_version,

@@ -28,7 +28,7 @@ INSPECT_ERRORS: dict[int | str, dict[str, Any]] = {
         503: "No champion model is loaded yet",
     }.items()
 }
-_REQUEST_ID_PARAMETER = {
+REQUEST_ID_PARAMETER = {
     "name": REQUEST_ID_HEADER,
     "in": "header",
     "required": False,
@@ -42,7 +42,7 @@ def _body(field: str, many: bool, json_schema: type[InspectJson] | type[InspectB
     cannot infer the two accepted encodings itself."""
     binary = {"type": "string", "format": "binary"}
     return {
-        "parameters": [_REQUEST_ID_PARAMETER],
+        "parameters": [REQUEST_ID_PARAMETER],
         "requestBody": {
             "required": True,
             "content": {

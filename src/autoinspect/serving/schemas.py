@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoinspect.domain import Detection
+from autoinspect.domain import Detection, SizeClass, VehicleView
 from autoinspect.registry.deployment import DeploymentMode
 from autoinspect.store import Route
 
@@ -31,6 +32,16 @@ class InspectBatchJson(BaseModel):
     vehicle_id: str | None = Field(None, max_length=128)
 
 
+class SizedDetection(Detection):
+    """A detection with how much of the photo it covers."""
+
+    area: float = Field(ge=0.0, le=1.0)
+    """The box's share of the photo's area."""
+    size: SizeClass | None = None
+    """``small``, ``medium`` or ``large`` when the photo's view is known and is an overview (cut-offs in
+    ``inspections.size_cutoffs``); ``None`` otherwise, since a close-up's share says nothing of the real size."""
+
+
 class InspectResult(BaseModel):
     """The answer for one photo."""
 
@@ -41,7 +52,7 @@ class InspectResult(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     """How sure the model is that the photo shows damage: the best presence probability of a presence model,
     else the best box score (0 when there is no candidate)."""
-    detections: list[Detection]
+    detections: list[SizedDetection]
     """Damage found, best first; boxes are ``x1, y1, x2, y2`` normalised to the photo's width and height."""
     needs_review: bool
     """The model was unsure about a region (a score in its review band): a human should look."""
@@ -63,6 +74,103 @@ class InspectBatchResult(BaseModel):
     results: list[InspectResult]
     """In the order the photos were sent; each has its own ``request_id`` (``<batch id>.<index>``)."""
     latency_ms: float
+
+
+class InspectionPhotoJson(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image_base64: str = Field(min_length=1, description="The photo file, base64-encoded.")
+    view: VehicleView | None = Field(None, description="Which side of the vehicle the photo shows.")
+
+
+class InspectionJson(BaseModel):
+    """``POST /v1/inspections`` as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vehicle_id: str = Field(min_length=1, max_length=128, description="The vehicle inspected (VIN, plate, fleet id).")
+    client_reference: str | None = Field(None, max_length=128, description="Your own reference: claim, contract...")
+    photos: list[InspectionPhotoJson] = Field(min_length=1)
+
+
+class InspectionPhoto(InspectResult):
+    """One photo of an inspection: the answer ``/v1/inspect`` gives, with its place in the inspection."""
+
+    index: int = Field(ge=0)
+    """Position in the request (0-based)."""
+    name: str
+    """The file name sent (or ``photo <index>`` for JSON)."""
+    view: VehicleView | None
+
+
+class LargestDamage(BaseModel):
+    photo: int
+    """Index of the photo it is on."""
+    label: str
+    confidence: float
+    area: float
+    size: SizeClass | None
+
+
+Outcome = Literal["damaged", "clean", "incomplete"]
+
+
+class VehicleSummary(BaseModel):
+    """The answer for the vehicle, from all its photos."""
+
+    outcome: Outcome
+    """``damaged`` when any photo shows damage; ``clean`` when none does and the photos cover the vehicle (every
+    required view, or enough photos when no view is given); ``incomplete`` when none does but they do not."""
+    verdict: list[str] = Field(examples=[["None"], ["dent", "scratch"], []])
+    """The damage classes found, sorted; ``["None"]`` only for a ``clean`` outcome; ``[]`` when ``incomplete``."""
+    damaged: bool
+    damages: dict[str, int]
+    """Detections per class over all photos."""
+    largest: LargestDamage | None
+    needs_review: bool
+    """Any photo's answer needs a human look."""
+    views_covered: list[VehicleView]
+    views_missing: list[VehicleView]
+    """Required views no photo showed."""
+    detail: str
+    """One sentence for the person handing the answer over."""
+
+
+class InspectionResult(BaseModel):
+    """``POST /v1/inspections`` and ``GET /v1/inspections/{id}``: one vehicle's inspection, kept as answered."""
+
+    inspection_id: str
+    vehicle_id: str
+    client_reference: str | None
+    created_at: datetime
+    created_by: str
+    """The name of the API key that sent it."""
+    model_version: str
+    photos: list[InspectionPhoto]
+    summary: VehicleSummary
+
+
+class InspectionListItem(BaseModel):
+    inspection_id: str
+    vehicle_id: str
+    client_reference: str | None
+    created_at: datetime
+    outcome: Outcome
+    verdict: list[str]
+    photos: int
+    needs_review: bool
+
+
+class InspectionPage(BaseModel):
+    """A page of inspections, newest first."""
+
+    items: list[InspectionListItem]
+    total: int
+    """How many inspections match the filters."""
+    limit: int
+    offset: int
+    next_offset: int | None
+    """Offset of the next page; ``None`` on the last one."""
 
 
 class ErrorBody(BaseModel):

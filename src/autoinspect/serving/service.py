@@ -16,6 +16,7 @@ from autoinspect.store import (
     ApiKeys,
     BackgroundWriter,
     ImageStore,
+    InspectionLog,
     PredictionLog,
     ReviewLog,
     create_schema,
@@ -36,6 +37,7 @@ class Service:
     inspector: Inspector
     metrics: ServiceMetrics
     reviews: ReviewLog
+    inspections: InspectionLog
 
     def close(self) -> None:
         """Stop following the registry, finish shadows, then flush the log: no answered request goes unlogged."""
@@ -73,8 +75,20 @@ def open_service(settings: Settings, *, metrics: ServiceMetrics, loader: ModelLo
         images=ImageStore(settings.images_dir) if settings.store.keep_images else None,
         metrics=metrics,
         settings=settings.serving,
+        size_cutoffs=settings.inspections.size_cutoffs,
     )
-    return Service(settings, engine, ApiKeys(engine), log, writer, replica, inspector, metrics, ReviewLog(engine))
+    return Service(
+        settings,
+        engine,
+        ApiKeys(engine),
+        log,
+        writer,
+        replica,
+        inspector,
+        metrics,
+        ReviewLog(engine),
+        InspectionLog(engine),
+    )
 
 
 def current_service(request: Request) -> Service:

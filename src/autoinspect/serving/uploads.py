@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,8 +59,16 @@ async def read_photos(request: Request, *, field: str, max_files: int) -> tuple[
 
 
 async def _read_multipart(request: Request, *, field: str, max_files: int) -> tuple[list[Photo], str | None]:
+    photos, form = await multipart_photos(request, field=field, max_files=max_files)
+    return photos, text_field(form, "vehicle_id")
+
+
+async def multipart_photos(
+    request: Request, *, field: str, max_files: int, max_fields: int = 8
+) -> tuple[list[Photo], FormData]:
+    """The photos of multipart field ``field`` (1 to ``max_files``, none empty) and the whole form."""
     try:
-        form = await request.form(max_files=max_files, max_fields=8)
+        form = await request.form(max_files=max_files, max_fields=max_fields)
     except HTTPException as error:  # malformed multipart, or more parts than allowed: Starlette says which
         if "Too many files" in str(error.detail):
             raise RequestRejectedError(
@@ -79,12 +87,17 @@ async def _read_multipart(request: Request, *, field: str, max_files: int) -> tu
     for photo in photos:
         if not photo.data:
             raise RequestRejectedError(400, f"{photo.name} is empty")
-    vehicle = form.get("vehicle_id")
-    if vehicle is not None and not isinstance(vehicle, str):
-        raise RequestRejectedError(400, "vehicle_id must be a text field, not a file")
-    if vehicle is not None and len(vehicle) > 128:
-        raise RequestRejectedError(400, "vehicle_id is longer than 128 characters")
-    return photos, vehicle or None
+    return photos, form
+
+
+def text_field(form: FormData, name: str, max_length: int = 128) -> str | None:
+    """A short text field of a multipart form; absent or empty is ``None``."""
+    value = form.get(name)
+    if value is not None and not isinstance(value, str):
+        raise RequestRejectedError(400, f"{name} must be a text field, not a file")
+    if value is not None and len(value) > max_length:
+        raise RequestRejectedError(400, f"{name} is longer than {max_length} characters")
+    return value or None
 
 
 def _read_json(body: bytes, *, max_files: int) -> tuple[list[Photo], str | None]:
@@ -94,15 +107,15 @@ def _read_json(body: bytes, *, max_files: int) -> tuple[list[Photo], str | None]
     try:
         parsed = InspectJson.model_validate_json(body) if max_files == 1 else InspectBatchJson.model_validate_json(body)
     except ValidationError as error:
-        raise RequestRejectedError(422, f"invalid JSON body: {_first_errors(error.errors())}") from None
+        raise RequestRejectedError(422, f"invalid JSON body: {first_errors(error.errors())}") from None
     encoded = [parsed.image_base64] if isinstance(parsed, InspectJson) else parsed.images_base64
     if len(encoded) > max_files:
         raise RequestRejectedError(413, f"{len(encoded)} photos sent; at most {max_files} per request")
-    photos = [Photo(data=_b64decode(text, index), name=f"photo {index}") for index, text in enumerate(encoded)]
+    photos = [Photo(data=b64decode_photo(text, index), name=f"photo {index}") for index, text in enumerate(encoded)]
     return photos, parsed.vehicle_id
 
 
-def _b64decode(text: str, index: int) -> bytes:
+def b64decode_photo(text: str, index: int) -> bytes:
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -112,7 +125,7 @@ def _b64decode(text: str, index: int) -> bytes:
     return data
 
 
-def _first_errors(errors: Iterable[Any], limit: int = 3) -> str:
+def first_errors(errors: Iterable[Any], limit: int = 3) -> str:
     """Pydantic's errors as one line: ``field: message`` for the first few."""
     parts = []
     for error in list(errors)[:limit]:
@@ -122,19 +135,22 @@ def _first_errors(errors: Iterable[Any], limit: int = 3) -> str:
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, checked on ``Content-Length`` and while streaming."""
+    """Refuse request bodies over ``max_bytes`` (or the limit of their exact path in ``per_path``) with 413,
+    checked on ``Content-Length`` and while streaming."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
         self._app = app
-        self._max = max_bytes
+        self._default = max_bytes
+        self._per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        limit = self._per_path.get(scope["path"], self._default)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max:
-            await _too_large(send, self._max)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
             return
         received = 0
         started = False
@@ -144,7 +160,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self._max:
+                if received > limit:
                     raise _BodyTooLargeError
             return message
 
@@ -157,7 +173,7 @@ class BodyLimit:
             await self._app(scope, limited_receive, tracking_send)
         except _BodyTooLargeError:
             if not started:
-                await _too_large(send, self._max)
+                await _too_large(send, limit)
 
 
 class _BodyTooLargeError(Exception):

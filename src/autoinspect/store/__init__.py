@@ -7,6 +7,7 @@ from autoinspect.store.alert_history import AlertHistory, AlertLike, AlertRecord
 from autoinspect.store.api_keys import ApiKey, ApiKeyRecord, ApiKeys, IssuedKey, Scope
 from autoinspect.store.database import create_schema, make_engine, open_store
 from autoinspect.store.image_store import ImageStore
+from autoinspect.store.inspections import InspectionLog, InspectionRecord, StoredInspection
 from autoinspect.store.pipeline_runs import PipelineRun, PipelineRuns, PipelineStep, RunStatus
 from autoinspect.store.prediction_log import PredictionLog
 from autoinspect.store.reviews import Review, ReviewConflictError, ReviewDecision, ReviewLog, ReviewRecord
@@ -22,6 +23,8 @@ __all__ = [
     "ApiKeys",
     "BackgroundWriter",
     "ImageStore",
+    "InspectionLog",
+    "InspectionRecord",
     "IssuedKey",
     "PipelineRun",
     "PipelineRuns",
@@ -38,6 +41,7 @@ __all__ = [
     "RunStatus",
     "Scope",
     "SentAlert",
+    "StoredInspection",
     "WriterStats",
     "create_schema",
     "make_engine",

@@ -13,9 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Insert, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import InstrumentedAttribute
 
 from autoinspect.errors import ConfigError
 from autoinspect.private_files import private_file
@@ -95,3 +97,14 @@ def create_schema(engine: Engine) -> None:
     """Create the store's tables that do not exist yet (idempotent; existing tables and rows are left alone)."""
     Base.metadata.create_all(engine)
     logger.debug("store schema ready on %s", engine.url.render_as_string(hide_password=True))
+
+
+def insert_ignoring_duplicates(dialect: str, unique: InstrumentedAttribute[Any]) -> Insert:
+    """``INSERT ... ON CONFLICT (unique) DO NOTHING`` into ``unique``'s table, spelled by each backend's dialect:
+    how the log and the inspections stay idempotent when a request is resent or a spill file replayed."""
+    table = unique.class_
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[unique])
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[unique])
+    raise ConfigError(f"the store supports SQLite and PostgreSQL, not {dialect}")

@@ -6,11 +6,10 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, Insert, Select, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
-from autoinspect.errors import ConfigError
+from autoinspect.store.database import insert_ignoring_duplicates
 from autoinspect.store.tables import PredictionEntry, PredictionRecord
 
 logger = logging.getLogger(__name__)
@@ -29,7 +28,9 @@ class PredictionLog:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._insert_new = _insert_ignoring_duplicates(engine.dialect.name).returning(PredictionRecord.request_id)
+        self._insert_new = insert_ignoring_duplicates(engine.dialect.name, PredictionRecord.request_id).returning(
+            PredictionRecord.request_id
+        )
 
     def write(self, entries: Sequence[PredictionEntry]) -> int:
         """Insert ``entries`` in one transaction and return how many rows were new.
@@ -75,12 +76,3 @@ class PredictionLog:
     def _entries(self, query: Select[PredictionRecord]) -> list[PredictionEntry]:
         with Session(self._engine) as session:
             return [PredictionEntry.model_validate(row) for row in session.scalars(query)]
-
-
-def _insert_ignoring_duplicates(dialect: str) -> Insert:
-    """``INSERT ... ON CONFLICT (request_id) DO NOTHING``: each backend spells it through its own dialect."""
-    if dialect == "postgresql":
-        return postgresql.insert(PredictionRecord).on_conflict_do_nothing(index_elements=[PredictionRecord.request_id])
-    if dialect == "sqlite":
-        return sqlite.insert(PredictionRecord).on_conflict_do_nothing(index_elements=[PredictionRecord.request_id])
-    raise ConfigError(f"the prediction log supports SQLite and PostgreSQL, not {dialect}")

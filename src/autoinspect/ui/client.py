@@ -139,6 +139,39 @@ class ApiClient:
         body = self._call("POST", "/v1/inspect/batch", files=files, data=data)
         return _ANSWERS.validate_python(body["results"])
 
+    def inspect_vehicle(
+        self,
+        vehicle_id: str,
+        photos: Sequence[tuple[str, bytes]],
+        *,
+        views: Sequence[str | None] | None = None,
+        client_reference: str | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """One inspection of a vehicle (``POST /v1/inspections``): every photo's answer and the vehicle summary.
+        ``views`` has one entry per photo (``None`` when unknown); ``request_id`` makes a retry safe."""
+        files = [("images", (name, content)) for name, content in photos]
+        data: dict[str, Any] = {"vehicle_id": vehicle_id}
+        if client_reference:
+            data["client_reference"] = client_reference
+        if views is not None and any(views):
+            data["views"] = [view or "" for view in views]
+        headers = {"X-Request-ID": request_id} if request_id else None
+        body: dict[str, Any] = self._call("POST", "/v1/inspections", files=files, data=data, headers=headers)
+        return body
+
+    def inspection(self, inspection_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = self._call("GET", f"/v1/inspections/{inspection_id}")
+        return body
+
+    def inspections(self, *, vehicle_id: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """A page of inspections, newest first (``items``, ``total``, ``next_offset``)."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if vehicle_id:
+            params["vehicle_id"] = vehicle_id
+        body: dict[str, Any] = self._call("GET", "/v1/inspections", params=params)
+        return body
+
     def review_queue(self, limit: int = 50) -> list[PredictionEntry]:
         return _ENTRIES.validate_python(self._call("GET", "/v1/review/queue", params={"limit": limit}))
 

@@ -102,6 +102,33 @@ def test_inspect_function_batches_and_drawing_marks_the_boxes(ui_env: KeyFactory
     assert visible([box], 0.5) == [] and visible([box], 0.3) == [box]
 
 
+def test_inspect_page_inspects_a_vehicle_and_shows_what_is_new_since_its_last_inspection(
+    ui_env: KeyFactory, server: str
+) -> None:
+    key = ui_env(Scope.INSPECT)
+    sides = ["front", "rear", "left", "right"]
+    with ApiClient(server, key) as client:  # the car left clean, every side photographed
+        client.inspect_vehicle(
+            "VIN-U", [(f"{s}.jpg", jpeg(red=False, seed=i)) for i, s in enumerate(sides)], views=sides
+        )
+    at = _app(key=key)
+    photos = [("door.jpg", jpeg(red=True, seed=7), "image/jpeg"), ("nose.jpg", jpeg(red=False, seed=8), "image/jpeg")]
+    at.file_uploader[0].set_value(photos).run()
+    at.text_input[0].input("VIN-U").run()
+    assert "Set the views, then click Inspect vehicle" in _texts(at)
+    at.selectbox(key="view-0-door.jpg").set_value("left")
+    at.selectbox(key="view-1-nose.jpg").set_value("front")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    text = _texts(at)
+    assert "Vehicle verdict=dent, scratch" in text and "Damage on 1 of 2 photo(s)" in text, text
+    assert "New damage since the inspection of" in text and "dent on left; scratch on left" in text, text
+    assert "door.jpg (left)" in [header.value for header in at.subheader] and "2 inspection(s) of VIN-U" in text
+    at.button[0].click().run()  # the same photos and views again: the stored inspection, not a second one
+    with ApiClient(server, key) as client:
+        assert client.inspections(vehicle_id="VIN-U")["total"] == 2
+
+
 def test_review_page_lists_a_flagged_answer_and_accept_removes_it(
     ui_env: KeyFactory, server: str, registry: Settings
 ) -> None:

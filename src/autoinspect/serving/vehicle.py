@@ -62,7 +62,7 @@ def summarise(photos: Sequence[InspectionPhoto], settings: InspectionSettings) -
         detail = f"Damage on {where} of {len(photos)} photo(s): {counts or ', '.join(found)}."
         if largest is not None:
             size = f" ({largest.size})" if largest.size else ""
-            detail += f" Largest: {largest.label}{size} on photo {largest.photo}."
+            detail += f" Largest: {largest.label}{size} on {photos[largest.photo].name}."
     elif missing:
         outcome, verdict = "incomplete", []
         detail = (

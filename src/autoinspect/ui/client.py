@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 import httpx
@@ -54,6 +55,37 @@ class InspectAnswer(BaseModel):
     latency_ms: float
     width: int
     height: int
+
+
+class InspectionPhotoAnswer(InspectAnswer):
+    """One photo of a vehicle inspection: its answer, place in the request, file name and view."""
+
+    index: int
+    name: str
+    view: str | None
+
+
+class VehicleSummaryInfo(BaseModel):
+    """The vehicle's answer (what the UI shows of ``summary``)."""
+
+    outcome: Literal["damaged", "clean", "incomplete"]
+    verdict: list[str]
+    damages: dict[str, int]
+    needs_review: bool
+    views_missing: list[str]
+    detail: str
+
+
+class VehicleInspection(BaseModel):
+    """One inspection of a vehicle (``POST /v1/inspections``, ``GET /v1/inspections/{id}``)."""
+
+    inspection_id: str
+    vehicle_id: str
+    client_reference: str | None
+    created_at: datetime
+    created_by: str
+    photos: list[InspectionPhotoAnswer]
+    summary: VehicleSummaryInfo
 
 
 class DeploymentInfo(BaseModel):

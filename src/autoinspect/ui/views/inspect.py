@@ -15,6 +15,7 @@ from autoinspect.config import Settings
 from autoinspect.ui.client import ApiClient, ApiError, InspectAnswer
 from autoinspect.ui.common import api_client, show_api_error
 from autoinspect.ui.drawing import draw_regions, visible
+from autoinspect.ui.views.vehicle import render_vehicle
 
 ANSWERS_KEY = "inspect_answers"
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
@@ -60,14 +61,26 @@ def verdict_text(answer: InspectAnswer) -> str:
 def render(settings: Settings) -> None:
     st.header("Inspect")
     uploads = st.file_uploader("Photos of a vehicle", type=IMAGE_TYPES, accept_multiple_files=True)
-    vehicle = st.text_input("Vehicle id (optional)", help="Keeps every photo of a vehicle on one side of a canary.")
+    vehicle = st.text_input(
+        "Vehicle id (optional)",
+        help="With a vehicle id the photos are one inspection of that vehicle: one answer for the vehicle, kept in "
+        "its history and compared with the inspection before.",
+    )
     min_confidence = st.slider("Hide detections below confidence", 0.0, 1.0, 0.0, 0.05)
     if not uploads:
         st.info("Upload one or more photos (JPEG, PNG, WebP, BMP) to inspect them.")
         return
     photos = [(upload.name, upload.getvalue()) for upload in uploads]
+    if vehicle:
+        render_vehicle(
+            settings,
+            vehicle,
+            photos,
+            lambda name, content, answer: _show_answer(name, content, answer, min_confidence, settings),
+        )
+        return
     cache: dict[str, InspectAnswer] = st.session_state.setdefault(ANSWERS_KEY, {})
-    keys = [hashlib.sha256(f"{vehicle}|".encode() + content).hexdigest() for _, content in photos]
+    keys = [hashlib.sha256(content).hexdigest() for _, content in photos]
     missing = [(key, photo) for key, photo in zip(keys, photos, strict=True) if key not in cache]
     if missing:
         try:
@@ -75,7 +88,7 @@ def render(settings: Settings) -> None:
                 answers = inspect_photos(
                     client,
                     [photo for _, photo in missing],
-                    vehicle_id=vehicle or None,
+                    vehicle_id=None,
                     batch_size=settings.serving.max_batch_files,
                 )
         except ApiError as error:

@@ -210,3 +210,23 @@ def test_inspect_vehicle_cli_sends_the_photos_with_their_views_to_the_api(
         assert refused.exit_code == 1 and "401" in refused.stderr
     mismatch = CliRunner().invoke(cli.app, ["inspect-vehicle", "V", str(paths[0]), "--view", "a", "--view", "b"])
     assert mismatch.exit_code == 2 and "one per photo" in mismatch.output
+
+
+def test_the_report_is_one_printable_html_file_with_photos_findings_and_reviews(
+    client: TestClient, make_key: KeyFactory, registry: Settings
+) -> None:
+    key = make_key(Scope.INSPECT, Scope.REVIEW)
+    headers = {"X-API-Key": key}
+    body = _inspect(client, key, "VIN-8", [True, False], ["left", "right"], client_reference="<b>claim</b>").json()
+    wait_for_log(registry, 2)
+    reviewed = body["photos"][0]["request_id"]
+    assert client.post(f"/v1/review/{reviewed}", json={"decision": "accept"}, headers=headers).status_code == 200
+    response = client.get(f"/v1/inspections/{body['inspection_id']}/report", headers=headers)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert html.count('<img src="data:image/jpeg;base64,') == 2  # both photos, embedded
+    assert "Vehicle inspection: VIN-8" in html and "Damage found" in html and "model version 1" in html
+    assert "&lt;b&gt;claim&lt;/b&gt;" in html and "<b>claim</b>" not in html  # client text is escaped
+    assert "Reviewed by test" in html and "the model's answer was confirmed" in html and "Not reviewed" in html
+    assert "http://" not in html and "https://" not in html  # self-contained: nothing fetched when opened
+    assert client.get("/v1/inspections/nope/report", headers=headers).status_code == 404

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import T0
 from sqlalchemy import Engine
 
 from autoinspect.store import InspectionLog, StoredInspection
+from conftest import T0
 
 
 def _inspection(name: str, vehicle: str, minutes: int, outcome: str = "clean") -> StoredInspection:

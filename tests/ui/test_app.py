@@ -20,14 +20,14 @@ from streamlit.testing.v1 import AppTest
 
 from autoinspect.config import Settings, get_settings
 from autoinspect.domain import Box, Detection
+from autoinspect.drawing import _free_spot, draw_regions
 from autoinspect.pipelines.dataset import prepare_dataset
 from autoinspect.pipelines.monitoring import run_monitoring
 from autoinspect.registry.aliases import alias_history
 from autoinspect.store import Scope
 from autoinspect.ui import APP_PATH
 from autoinspect.ui.client import ApiClient, ApiError, InspectAnswer
-from autoinspect.ui.drawing import _free_spot, draw_regions, visible
-from autoinspect.ui.views.inspect import inspect_photos
+from autoinspect.ui.views.inspect import inspect_photos, visible
 from autoinspect.ui.views.review import labels_from_rows
 
 TIMEOUT = 60
@@ -124,6 +124,8 @@ def test_inspect_page_inspects_a_vehicle_and_shows_what_is_new_since_its_last_in
     assert "Vehicle verdict=dent, scratch" in text and "Damage on 1 of 2 photo(s)" in text, text
     assert "New damage since the inspection of" in text and "dent on left; scratch on left" in text, text
     assert "door.jpg (left)" in [header.value for header in at.subheader] and "2 inspection(s) of VIN-U" in text
+    (download,) = at.get("download_button")
+    assert "Download the report" in download.proto.label
     at.button[0].click().run()  # the same photos and views again: the stored inspection, not a second one
     with ApiClient(server, key) as client:
         assert client.inspections(vehicle_id="VIN-U")["total"] == 2

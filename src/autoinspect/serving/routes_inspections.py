@@ -9,17 +9,20 @@ a resent request returns the stored inspection instead of answering again; the s
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from autoinspect.domain import VehicleView
 from autoinspect.serving.auth import require_scope
 from autoinspect.serving.inspection import Photo, RequestRejectedError
+from autoinspect.serving.inspection_report import render_report
 from autoinspect.serving.routes_inspect import INSPECT_ERRORS, REQUEST_ID_PARAMETER
 from autoinspect.serving.schemas import (
     ErrorBody,
@@ -116,6 +119,30 @@ def get_inspection(
     return InspectionResult.model_validate(stored.answer)
 
 
+@router.get(
+    "/v1/inspections/{inspection_id}/report",
+    response_class=HTMLResponse,
+    responses={**_READ_ERRORS, 200: {"content": {"text/html": {}}, "description": "The report, one HTML file"}},
+    summary="A printable report of one inspection",
+)
+def inspection_report(
+    inspection_id: Annotated[str, Path(max_length=100)], _key: InspectKey, state: State
+) -> HTMLResponse:
+    """One self-contained HTML file: the vehicle's findings, each photo with its damage outlined, the model
+    version and time, and who reviewed what. Print it, or save it as PDF from the browser."""
+    stored = state.inspections.get(inspection_id)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no inspection {inspection_id}")
+    html = render_report(
+        InspectionResult.model_validate(stored.answer),
+        images=state.images,
+        reviews=state.reviews,
+        classes=state.settings.classes,
+    )
+    filename = f"inspection-{inspection_id}.html"
+    return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+
 @router.get("/v1/inspections", response_model=InspectionPage, responses=_READ_ERRORS, summary="List inspections")
 def list_inspections(
     _key: InspectKey,
@@ -151,8 +178,15 @@ def _inspect(
     results = state.inspector.inspect(
         photos, request_id=inspection_id, vehicle_id=vehicle_id, views=views, numbered=True
     )
+    kept = state.images is not None
     answered = [
-        InspectionPhoto(**result.model_dump(), index=index, name=photo.name, view=views[index])
+        InspectionPhoto(
+            **result.model_dump(),
+            index=index,
+            name=photo.name,
+            view=views[index],
+            image_sha256=hashlib.sha256(photo.data).hexdigest() if kept else None,
+        )
         for index, (photo, result) in enumerate(zip(photos, results, strict=True))
     ]
     summary = summarise(answered, state.settings.inspections)

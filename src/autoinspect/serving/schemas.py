@@ -101,6 +101,8 @@ class InspectionPhoto(InspectResult):
     name: str
     """The file name sent (or ``photo <index>`` for JSON)."""
     view: VehicleView | None
+    image_sha256: str | None = None
+    """Where the photo is kept (its content hash in the image store); ``None`` when ``store.keep_images`` is off."""
 
 
 class LargestDamage(BaseModel):

@@ -38,6 +38,8 @@ class Service:
     metrics: ServiceMetrics
     reviews: ReviewLog
     inspections: InspectionLog
+    images: ImageStore | None
+    """The stored photos (``None`` when ``store.keep_images`` is off)."""
 
     def close(self) -> None:
         """Stop following the registry, finish shadows, then flush the log: no answered request goes unlogged."""
@@ -69,10 +71,11 @@ def open_service(settings: Settings, *, metrics: ServiceMetrics, loader: ModelLo
         replica.fall_back()
     replica.start_polling()
     metrics.watch(lambda: writer.stats, lambda: replica.stats)
+    images = ImageStore(settings.images_dir) if settings.store.keep_images else None
     inspector = Inspector(
         replica,
         writer=writer,
-        images=ImageStore(settings.images_dir) if settings.store.keep_images else None,
+        images=images,
         metrics=metrics,
         settings=settings.serving,
         size_cutoffs=settings.inspections.size_cutoffs,
@@ -88,6 +91,7 @@ def open_service(settings: Settings, *, metrics: ServiceMetrics, loader: ModelLo
         metrics,
         ReviewLog(engine),
         InspectionLog(engine),
+        images,
     )
 
 

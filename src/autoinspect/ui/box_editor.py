@@ -19,7 +19,7 @@ import streamlit as st
 from PIL import Image
 
 from autoinspect.domain import Annotation
-from autoinspect.ui.drawing import class_colours
+from autoinspect.drawing import class_colours
 
 EDITOR_SIDE = 1024
 """Longest side of the photo sent to the browser: enough to place a box on a hairline scratch, and a stored

@@ -196,6 +196,10 @@ class ApiClient:
         body: dict[str, Any] = self._call("GET", f"/v1/inspections/{inspection_id}")
         return body
 
+    def inspection_report(self, inspection_id: str) -> str:
+        """The printable HTML report of an inspection."""
+        return self._call("GET", f"/v1/inspections/{inspection_id}/report", text=True)  # type: ignore[no-any-return]
+
     def inspections(self, *, vehicle_id: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """A page of inspections, newest first (``items``, ``total``, ``next_offset``)."""
         params: dict[str, Any] = {"limit": limit, "offset": offset}
@@ -238,14 +242,14 @@ class ApiClient:
     def models(self) -> list[ModelInfo]:
         return _MODELS.validate_python(self._call("GET", "/v1/models"))
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, *, text: bool = False, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             logger.warning("%s %s failed: %s", method, path, error)
             raise ApiError(UNREACHABLE, f"the API at {self.base_url} cannot be reached ({error})") from None
         if response.is_success:
-            return response.json()
+            return response.text if text else response.json()
         raise ApiError(response.status_code, _detail(response))
 
 

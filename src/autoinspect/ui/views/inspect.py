@@ -12,9 +12,10 @@ from collections.abc import Sequence
 import streamlit as st
 
 from autoinspect.config import Settings
+from autoinspect.domain import Detection
+from autoinspect.drawing import draw_regions
 from autoinspect.ui.client import ApiClient, ApiError, InspectAnswer
 from autoinspect.ui.common import api_client, show_api_error
-from autoinspect.ui.drawing import draw_regions, visible
 from autoinspect.ui.views.vehicle import render_vehicle
 
 ANSWERS_KEY = "inspect_answers"
@@ -52,6 +53,13 @@ def _one(client: ApiClient, name: str, content: bytes, vehicle_id: str | None) -
         if error.status not in BAD_PHOTO:
             raise
         return error
+
+
+def visible(detections: Sequence[Detection], min_confidence: float) -> list[Detection]:
+    """The detections at or above ``min_confidence``, best first: the slider filters here, client-side, so moving
+    it never calls the API again."""
+    kept = [d for d in detections if d.confidence >= min_confidence]
+    return sorted(kept, key=lambda d: d.confidence, reverse=True)
 
 
 def verdict_text(answer: InspectAnswer) -> str:

@@ -51,6 +51,7 @@ def render_vehicle(settings: Settings, vehicle: str, photos: Sequence[tuple[str,
         st.info("Set the views, then click Inspect vehicle.")
         return
     _show_summary(result)
+    _offer_report(settings, result)
     contents = dict(photos)
     for photo in result.photos:
         show(f"{photo.name} ({photo.view or 'view not given'})", contents[photo.name], photo)
@@ -83,6 +84,22 @@ def _show_summary(result: VehicleInspection) -> None:
     if summary.needs_review:
         st.warning("Needs review: the model was unsure on at least one photo; it is in the review queue.")
     st.caption(f"inspection {result.inspection_id}, {result.created_at:%Y-%m-%d %H:%M} UTC, by {result.created_by}")
+
+
+def _offer_report(settings: Settings, result: VehicleInspection) -> None:
+    try:
+        with api_client(settings) as client:
+            report = client.inspection_report(result.inspection_id)
+    except ApiError as error:
+        show_api_error(error, settings)
+        return
+    st.download_button(
+        "Download the report (HTML, printable)",
+        report,
+        file_name=f"inspection-{result.vehicle_id}-{result.created_at:%Y%m%d-%H%M}.html",
+        mime="text/html",
+        key="vehicle-report",
+    )
 
 
 def _show_history(settings: Settings, result: VehicleInspection) -> None:

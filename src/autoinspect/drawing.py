@@ -1,7 +1,7 @@
-"""Boxes drawn on a photo with their label and confidence, as the inspector sees them.
+"""Boxes drawn on a photo with their label and confidence, as the inspector sees them: in the UI and in the
+inspection report the API hands over, alike.
 
-Detections arrive normalised to the photo's size, so they are scaled to the pixels of the image being drawn; the
-confidence filter is applied here, client-side, so moving the slider never calls the API again.
+Detections arrive normalised to the photo's size, so they are scaled to the pixels of the image being drawn.
 """
 
 from __future__ import annotations
@@ -20,12 +20,6 @@ COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4")
 def class_colours(names: Sequence[str]) -> dict[str, str]:
     """A colour per class name, by its place in ``names`` (the same on the photo drawn here and in the editor)."""
     return {name: COLOURS[index % len(COLOURS)] for index, name in enumerate(names)}
-
-
-def visible(detections: Sequence[Detection], min_confidence: float) -> list[Detection]:
-    """The detections at or above ``min_confidence``, best first."""
-    kept = [d for d in detections if d.confidence >= min_confidence]
-    return sorted(kept, key=lambda d: d.confidence, reverse=True)
 
 
 def draw_regions(photo: bytes, regions: Sequence[Annotation], classes: Sequence[str] = ()) -> Image.Image:

@@ -1,0 +1,75 @@
+"""The printable report of one inspection: what a claims handler or an intake clerk hands over.
+
+One self-contained HTML file (photos embedded as data URLs, styles inline, nothing fetched from elsewhere), so it
+can be mailed, archived or printed as it is. It shows the answer as it was given (the stored inspection), the
+photos with the damage outlined, and what a person decided on each photo since (reviews are read at report time).
+Every text from a client (vehicle id, reference, file names) is escaped by the template engine.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+
+from jinja2 import Environment, select_autoescape
+
+from autoinspect.drawing import draw_regions
+from autoinspect.serving.schemas import InspectionPhoto, InspectionResult
+from autoinspect.store import ImageStore, Review, ReviewLog
+
+logger = logging.getLogger(__name__)
+
+REPORT_SIDE = 1280
+"""Longest side of a photo in the report: sharp on paper, a few hundred kB each."""
+OUTCOME_TEXT = {
+    "damaged": "Damage found",
+    "clean": "No damage found (None)",
+    "incomplete": "Incomplete: no damage on these photos, but they do not cover the vehicle",
+}
+_TEMPLATE = Environment(autoescape=select_autoescape(default=True)).from_string(
+    resources.files("autoinspect.serving").joinpath("templates/inspection_report.html").read_text(encoding="utf-8")
+)
+
+
+@dataclass(frozen=True)
+class _ReportPhoto:
+    answer: InspectionPhoto
+    image: str | None
+    """The photo with its boxes, as a data URL; ``None`` when it was not kept."""
+    review: Review | None
+
+
+def render_report(
+    inspection: InspectionResult, *, images: ImageStore | None, reviews: ReviewLog, classes: list[str]
+) -> str:
+    """The report as one HTML document."""
+    photos = [
+        _ReportPhoto(photo, _drawn(photo, images, classes), reviews.get(photo.request_id))
+        for photo in inspection.photos
+    ]
+    return _TEMPLATE.render(
+        inspection=inspection,
+        summary=inspection.summary,
+        outcome_text=OUTCOME_TEXT[inspection.summary.outcome],
+        photos=photos,
+        generated=datetime.now(UTC),
+    )
+
+
+def _drawn(photo: InspectionPhoto, images: ImageStore | None, classes: list[str]) -> str | None:
+    if images is None or photo.image_sha256 is None:
+        return None
+    try:
+        content = images.get(photo.image_sha256)
+    except (OSError, ValueError, KeyError) as error:
+        logger.warning("stored photo %s of %s unreadable: %s", photo.image_sha256, photo.request_id, error)
+        return None
+    drawn = draw_regions(content, photo.detections, classes)
+    drawn.thumbnail((REPORT_SIDE, REPORT_SIDE))
+    buffer = io.BytesIO()
+    drawn.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

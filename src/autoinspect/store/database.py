@@ -21,7 +21,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from autoinspect.errors import ConfigError
 from autoinspect.private_files import private_file
-from autoinspect.store.tables import Base
+from autoinspect.store.migrate import upgrade
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,9 @@ def open_store(url: str) -> Iterator[Engine]:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the store's tables that do not exist yet (idempotent; existing tables and rows are left alone)."""
-    Base.metadata.create_all(engine)
+    """Bring the store's schema to the latest migration (idempotent; existing rows are kept): see
+    :mod:`~autoinspect.store.migrate`."""
+    upgrade(engine)
     logger.debug("store schema ready on %s", engine.url.render_as_string(hide_password=True))
 
 

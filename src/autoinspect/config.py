@@ -228,6 +228,31 @@ class InspectionSettings(BaseModel):
         return value
 
 
+class QualityGateSettings(BaseModel):
+    """The photo-quality gate before the model: a photo failing a check is answered ``retake`` with the reasons.
+
+    Defaults measured on the real sample (``benchmarks/photo_quality.py``): none of its photos is refused, and
+    blurred, darkened, overexposed and shrunken copies of them are."""
+
+    enabled: bool = True
+    min_short_side: int = Field(128, ge=1)
+    """Pixels on the photo's shorter side: a thumbnail cannot show a hairline scratch (the sample's smallest
+    photo has 171)."""
+    min_brightness: float = Field(0.12, ge=0, le=1)
+    """Mean luma (0-1) below which a photo is too dark (the sample's darkest: 0.16)."""
+    max_brightness: float = Field(0.85, ge=0, le=1)
+    """Mean luma (0-1) above which a photo with less contrast than ``min_contrast`` is overexposed."""
+    min_contrast: float = Field(0.1, ge=0, le=1)
+    """Luma standard deviation (0-1) a bright photo must keep (the sample's bright photos keep 0.14 and more)."""
+    max_glare: float = Field(0.6, ge=0, le=1)
+    """Share of the middle of the photo clipped to white above which glare hides the paint (the sample: 0.48 at
+    most, a studio shot)."""
+    max_blur: float = Field(0.38, ge=0, le=1)
+    """Above this blur measure (detail a slight softening leaves, 0-1) a photo is blurred (the sample: 0.31 at
+    most, sharp close-ups of smooth paint included; a Gaussian blur of 1/200 of the photo's side gives 0.45 and
+    more)."""
+
+
 class UiSettings(BaseModel):
     """The operator UI (Streamlit): which API it talks to, where it listens, how long a sign-in lasts.
 
@@ -265,6 +290,7 @@ class Settings(BaseSettings):
     gates: GateSettings = Field(default_factory=GateSettings)
     continuous_training: TriggerSettings = Field(default_factory=TriggerSettings)
     inspections: InspectionSettings = Field(default_factory=InspectionSettings)
+    quality_gate: QualityGateSettings = Field(default_factory=QualityGateSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
 
     @field_validator("classes")

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NONE_VERDICT = "None"
 """What AutoInspect answers for a vehicle with neither scratches nor dents."""
+RETAKE_VERDICT = "Retake"
+"""What the prediction log records for a photo the quality gate refused (too dark, blurred...): no verdict."""
 
 
 class VehicleView(StrEnum):

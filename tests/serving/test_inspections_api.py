@@ -56,7 +56,7 @@ def test_an_inspection_answers_each_photo_and_the_vehicle_and_keeps_the_answer(
     assert summary["damages"] == {"dent": 1, "scratch": 1} and summary["needs_review"]
     assert summary["largest"]["photo"] == 2 and summary["largest"]["size"] == "large"
     assert summary["views_covered"] == SIDES and summary["views_missing"] == []
-    assert "Damage on 1 of 4 photo(s)" in summary["detail"]
+    assert "Damage on 1 of 4 usable photo(s)" in summary["detail"]
     wait_for_log(registry, 4)  # every photo is in the prediction log, for review and monitoring
     fetched = client.get(f"/v1/inspections/{inspection}", headers={"X-API-Key": key})
     assert fetched.status_code == 200 and fetched.json() == body
@@ -202,7 +202,7 @@ def test_inspect_vehicle_cli_sends_the_photos_with_their_views_to_the_api(
         answer = json.loads(result.stdout)
         assert answer["vehicle_id"] == "VIN-7" and answer["client_reference"] == "RA-1"
         assert [photo["view"] for photo in answer["photos"]] == ["left", "right"]
-        assert answer["summary"]["outcome"] == "damaged" and "Damage on 1 of 2" in result.stderr
+        assert answer["summary"]["outcome"] == "damaged" and "Damage on 1 of 2 usable" in result.stderr
         with ApiClient(url, key) as client:
             assert client.inspection(answer["inspection_id"]) == answer
             assert client.inspections(vehicle_id="VIN-7")["total"] == 1

@@ -121,7 +121,7 @@ def test_inspect_page_inspects_a_vehicle_and_shows_what_is_new_since_its_last_in
     at.button[0].click().run()
     assert not at.exception, at.exception
     text = _texts(at)
-    assert "Vehicle verdict=dent, scratch" in text and "Damage on 1 of 2 photo(s)" in text, text
+    assert "Vehicle verdict=dent, scratch" in text and "Damage on 1 of 2 usable photo(s)" in text, text
     assert "New damage since the inspection of" in text and "dent on left; scratch on left" in text, text
     assert "door.jpg (left)" in [header.value for header in at.subheader] and "2 inspection(s) of VIN-U" in text
     (download,) = at.get("download_button")

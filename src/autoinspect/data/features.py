@@ -84,7 +84,7 @@ def _check_rgb(rgb: npt.NDArray[np.uint8]) -> None:
         raise ValueError(f"image has no pixels: shape {rgb.shape}")
 
 
-def _laplacian_variance(luma: Plane) -> float:
+def laplacian_variance(luma: Plane) -> float:
     """Variance of the 4-neighbour Laplacian over the interior pixels (0 for images under 3 x 3)."""
     if luma.shape[0] < 3 or luma.shape[1] < 3:
         return 0.0
@@ -124,7 +124,7 @@ def image_features(rgb: npt.NDArray[np.uint8]) -> ImageFeatures:
     return ImageFeatures(
         brightness=float(luma.mean()),
         contrast=float(luma.std()),
-        sharpness=_laplacian_variance(luma),
+        sharpness=laplacian_variance(luma),
         saturation=_saturation(red, green, blue),
         colorfulness=_colorfulness(red, green, blue),
         width=width,

@@ -40,6 +40,7 @@ class VersionCounts(BaseModel):
     """Shadow predictions logged and never returned."""
     needs_review: int = 0
     none_answers: int = 0
+    retakes: int = 0
     reviewed: int = 0
     """Reviews made in the window of this version's answers."""
     overridden: int = 0
@@ -69,6 +70,10 @@ class Kpis(BaseModel):
     """Among reviewed photos whose truth is clean, the share answered with damage."""
     none_rate: float | None
     """Share of answers that were "None"."""
+    retakes: int = 0
+    """Photos the quality gate refused (too dark, blurred...): answered "retake" instead of a verdict."""
+    retake_rate: float | None = None
+    """Share of answers that were retakes: a rising rate points at a camera, an app or a site, not the model."""
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     throughput_per_hour: float
@@ -96,6 +101,7 @@ def compute_kpis(entries: Sequence[PredictionEntry], reviews: Sequence[Review], 
     damaged = [entry for review, entry in paired if review.labels]
     clean = [entry for review, entry in paired if not review.labels]
     latencies = np.array([entry.latency_ms for entry in answers], dtype=np.float64)
+    retakes = sum(entry.is_retake for entry in answers)
     return Kpis(
         window_hours=hours,
         answered=len(answers),
@@ -104,9 +110,11 @@ def compute_kpis(entries: Sequence[PredictionEntry], reviews: Sequence[Review], 
         review_rate=_rate(flagged, len(answers)),
         reviewed=len(reviews),
         override_rate=_rate(sum(review.overrode for review in reviews), len(reviews)),
-        damaged_caught=_rate(sum(entry.verdict != NONE_VERDICT for entry in damaged), len(damaged)),
-        false_alarm_rate=_rate(sum(entry.verdict != NONE_VERDICT for entry in clean), len(clean)),
+        damaged_caught=_rate(sum(entry.damaged for entry in damaged), len(damaged)),
+        false_alarm_rate=_rate(sum(entry.damaged for entry in clean), len(clean)),
         none_rate=_rate(sum(entry.verdict == NONE_VERDICT for entry in answers), len(answers)),
+        retakes=retakes,
+        retake_rate=_rate(retakes, len(answers)),
         latency_p50_ms=float(np.percentile(latencies, 50)) if latencies.size else None,
         latency_p95_ms=float(np.percentile(latencies, 95)) if latencies.size else None,
         throughput_per_hour=len(answers) / hours,
@@ -124,6 +132,7 @@ def _per_version(entries: Sequence[PredictionEntry], reviews: Sequence[Review]) 
         version["answered"] += 1
         version["needs_review"] += entry.needs_review
         version["none_answers"] += entry.verdict == NONE_VERDICT
+        version["retakes"] += entry.is_retake
     for review in reviews:
         version = counts.setdefault(review.model_version, Counter())
         version["reviewed"] += 1

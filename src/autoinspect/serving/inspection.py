@@ -14,14 +14,15 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from autoinspect.config import ServingSettings
+from autoinspect.config import QualityGateSettings, ServingSettings
 from autoinspect.data.features import FeatureValue
-from autoinspect.domain import VehicleView
+from autoinspect.domain import RETAKE_VERDICT, VehicleView
 from autoinspect.errors import AutoInspectError, ImageDecodeError, ImageTooLargeError
 from autoinspect.images import DecodedImage, decode_image
 from autoinspect.inference import Prediction
 from autoinspect.monitoring.features import live_features
 from autoinspect.serving.metrics import ServiceMetrics, verdict_label
+from autoinspect.serving.photo_quality import measure, retake_reasons
 from autoinspect.serving.replica import Replica
 from autoinspect.serving.router import LoadedModel, assign
 from autoinspect.serving.schemas import InspectResult
@@ -77,8 +78,10 @@ class Inspector:
         metrics: ServiceMetrics,
         settings: ServingSettings,
         size_cutoffs: Mapping[VehicleView, tuple[float, float]] | None = None,
+        quality_gate: QualityGateSettings | None = None,
     ) -> None:
         self._replica = replica
+        self._gate = quality_gate or QualityGateSettings()
         self._size_cutoffs = size_cutoffs or {}
         self._writer = writer
         self._images = images
@@ -114,43 +117,84 @@ class Inspector:
         single = len(photos) == 1 and not numbered
         ids = [request_id] if single else [f"{request_id}.{index}" for index in range(len(photos))]
         assignment = assign(active, vehicle_id or request_id)
-        with self._run_slots:
-            predictions = assignment.answer.detector.predict_decoded([item.image for item in decoded])
+        refusals = [retake_reasons(measure(item.image), self._gate) for item in decoded]
+        usable = [index for index, reasons in enumerate(refusals) if not reasons]
+        predictions: dict[int, Prediction] = {}
+        if usable:
+            with self._run_slots:
+                answered = assignment.answer.detector.predict_decoded([decoded[index].image for index in usable])
+            predictions = dict(zip(usable, answered, strict=True))
         features = [live_features(item.image) if self._settings.compute_features else None for item in decoded]
         shas = [self._images.put(item.photo.data) if self._images else None for item in decoded]
         latency_ms = (time.perf_counter() - started) * 1000
         results = []
-        for index, prediction in enumerate(predictions):
+        for index, item in enumerate(decoded):
             entry = _entry(
-                prediction,
+                predictions.get(index),
                 assignment.answer,
                 assignment.route,
                 request_id=ids[index],
-                latency_ms=latency_ms / len(predictions),
+                latency_ms=latency_ms / len(decoded),
                 features=features[index],
                 image_sha256=shas[index],
                 vehicle_id=vehicle_id,
             )
             self._log(entry)
-            results.append(
-                InspectResult(
-                    verdict=prediction.verdict.names,
-                    damaged=not prediction.verdict.is_none,
-                    confidence=prediction.max_score,
-                    detections=sized(prediction.detections, views[index] if views else None, self._size_cutoffs),
-                    needs_review=prediction.needs_review,
-                    presence=prediction.presence,
-                    model_version=entry.model_version,
-                    route=assignment.route,
-                    request_id=ids[index],
-                    latency_ms=latency_ms,
-                    width=prediction.width,
-                    height=prediction.height,
-                )
+            view = views[index] if views else None
+            results.append(self._result(predictions.get(index), entry, item.image, view, latency_ms, refusals[index]))
+        if assignment.shadow is not None and usable:
+            self._shadow(
+                assignment.shadow,
+                [decoded[index] for index in usable],
+                [ids[index] for index in usable],
+                [features[index] for index in usable],
+                [shas[index] for index in usable],
+                vehicle_id,
             )
-        if assignment.shadow is not None:
-            self._shadow(assignment.shadow, decoded, ids, features, shas, vehicle_id)
         return results
+
+    def _result(
+        self,
+        prediction: Prediction | None,
+        entry: PredictionEntry,
+        image: DecodedImage,
+        view: VehicleView | None,
+        latency_ms: float,
+        refusals: list[str],
+    ) -> InspectResult:
+        """The answer for one photo: the model's, or a retake with the gate's reasons (``prediction`` None)."""
+        common = {
+            "model_version": entry.model_version,
+            "route": entry.route,
+            "request_id": entry.request_id,
+            "latency_ms": latency_ms,
+        }
+        if prediction is None:
+            for reason in refusals:
+                self._metrics.retakes.labels(reason.split(":")[0]).inc()
+            return InspectResult(
+                verdict=[],
+                damaged=False,
+                confidence=0.0,
+                detections=[],
+                needs_review=False,
+                width=image.source_width,
+                height=image.source_height,
+                retake=True,
+                retake_reasons=refusals,
+                **common,
+            )
+        return InspectResult(
+            verdict=prediction.verdict.names,
+            damaged=not prediction.verdict.is_none,
+            confidence=prediction.max_score,
+            detections=sized(prediction.detections, view, self._size_cutoffs),
+            needs_review=prediction.needs_review,
+            presence=prediction.presence,
+            width=prediction.width,
+            height=prediction.height,
+            **common,
+        )
 
     def close(self) -> None:
         """Finish the shadow work already queued (it is logged like any answer)."""
@@ -222,7 +266,7 @@ class Inspector:
 
 
 def _entry(
-    prediction: Prediction,
+    prediction: Prediction | None,
     model: LoadedModel,
     route: Route,
     *,
@@ -232,14 +276,15 @@ def _entry(
     image_sha256: str | None,
     vehicle_id: str | None,
 ) -> PredictionEntry:
+    """The log entry of one photo; ``prediction`` None is a photo the quality gate refused (a retake)."""
     return PredictionEntry(
         request_id=request_id,
         model_version=str(model.version),
         route=route,
-        verdict=prediction.verdict.value,
-        detections=prediction.detections,
-        needs_review=prediction.needs_review,
-        max_score=prediction.max_score,
+        verdict=RETAKE_VERDICT if prediction is None else prediction.verdict.value,
+        detections=[] if prediction is None else prediction.detections,
+        needs_review=False if prediction is None else prediction.needs_review,
+        max_score=0.0 if prediction is None else prediction.max_score,
         latency_ms=latency_ms,
         features=features,
         image_sha256=image_sha256,

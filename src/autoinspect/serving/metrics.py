@@ -56,6 +56,12 @@ class ServiceMetrics:
             ["endpoint", "status"],
             registry=self.registry,
         )
+        self.retakes = Counter(
+            "autoinspect_retakes",
+            "Photos the quality gate refused before the model, by reason (a photo may have several)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.shadow_skipped = Counter(
             "autoinspect_shadow_skipped",
             "Shadow predictions skipped because the shadow queue was full",

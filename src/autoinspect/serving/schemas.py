@@ -67,6 +67,11 @@ class InspectResult(BaseModel):
     """Time spent in the service for this request, from the decoded upload to the answer."""
     width: int
     height: int
+    retake: bool = False
+    """The photo cannot support an answer (too dark, blurred, glare...): no verdict (``verdict`` is ``[]``), the
+    model did not run on it; send another photo."""
+    retake_reasons: list[str] = Field(default_factory=list)
+    """Why, one sentence per failed check, each starting with its short name (``too dark: ...``)."""
 
 
 class InspectBatchResult(BaseModel):
@@ -133,7 +138,9 @@ class VehicleSummary(BaseModel):
     """Any photo's answer needs a human look."""
     views_covered: list[VehicleView]
     views_missing: list[VehicleView]
-    """Required views no photo showed."""
+    """Required views no usable photo showed."""
+    retakes: list[int] = Field(default_factory=list)
+    """Photos (indices) the quality gate refused: they count for nothing until sent again."""
     detail: str
     """One sentence for the person handing the answer over."""
 

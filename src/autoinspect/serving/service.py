@@ -79,6 +79,7 @@ def open_service(settings: Settings, *, metrics: ServiceMetrics, loader: ModelLo
         metrics=metrics,
         settings=settings.serving,
         size_cutoffs=settings.inspections.size_cutoffs,
+        quality_gate=settings.quality_gate,
     )
     return Service(
         settings,

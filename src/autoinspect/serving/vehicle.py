@@ -1,8 +1,9 @@
 """From photos to a vehicle: damage sizes, and the one answer for all photos of an inspection.
 
 The costly wrong answer is a vehicle called clean that is not (the next customer is charged for the dent), so a
-vehicle is only answered "None" when every photo is clean *and* the photos cover it; clean photos of one side
-leave the inspection ``incomplete``, naming the views still missing.
+vehicle is only answered "None" when every usable photo is clean *and* the usable photos cover it; clean photos of
+one side leave the inspection ``incomplete``, naming the views still missing. A photo the quality gate refused (a
+retake) is not usable: it covers no view.
 """
 
 from __future__ import annotations
@@ -45,34 +46,39 @@ def sized(detections: Sequence[Detection], view: VehicleView | None, cutoffs: Cu
 
 def summarise(photos: Sequence[InspectionPhoto], settings: InspectionSettings) -> VehicleSummary:
     """The vehicle's answer from its photos' answers (see the module's docstring for the "None" rule)."""
-    damages = Counter(detection.label for photo in photos for detection in photo.detections)
-    found = sorted({name for photo in photos if photo.damaged for name in photo.verdict})
-    shown = {photo.view for photo in photos if photo.view is not None}
+    usable = [photo for photo in photos if not photo.retake]
+    retakes = [photo for photo in photos if photo.retake]
+    damages = Counter(detection.label for photo in usable for detection in photo.detections)
+    found = sorted({name for photo in usable if photo.damaged for name in photo.verdict})
+    shown = {photo.view for photo in usable if photo.view is not None}
     covered = [view for view in VehicleView if view in shown]
     if shown:
         missing = [view for view in settings.required_views if view not in shown]
     else:
-        enough = len(photos) >= settings.min_photos_without_views
+        enough = len(usable) >= settings.min_photos_without_views
         missing = [] if enough else list(settings.required_views)
     largest = _largest(photos)
     if found:
         outcome, verdict = "damaged", found
-        where = sum(photo.damaged for photo in photos)
+        where = sum(photo.damaged for photo in usable)
         counts = ", ".join(f"{count} {label}" for label, count in sorted(damages.items()))
-        detail = f"Damage on {where} of {len(photos)} photo(s): {counts or ', '.join(found)}."
+        detail = f"Damage on {where} of {len(usable)} usable photo(s): {counts or ', '.join(found)}."
         if largest is not None:
             size = f" ({largest.size})" if largest.size else ""
             detail += f" Largest: {largest.label}{size} on {photos[largest.photo].name}."
     elif missing:
         outcome, verdict = "incomplete", []
         detail = (
-            f"No damage on {len(photos)} photo(s), but they do not cover the vehicle: missing "
+            f"No damage on {len(usable)} usable photo(s), but they do not cover the vehicle: missing "
             f"{', '.join(missing)}. Add photos of those views before answering None."
         )
     else:
         outcome, verdict = "clean", [NONE_VERDICT]
         views = f" covering {', '.join(covered)}" if covered else ""
-        detail = f"No damage found on {len(photos)} photo(s){views}."
+        detail = f"No damage found on {len(usable)} usable photo(s){views}."
+    if retakes:
+        named = [f"{photo.name} ({', '.join(r.split(':')[0] for r in photo.retake_reasons)})" for photo in retakes]
+        detail += f" Retake {'; '.join(named)}."
     return VehicleSummary(
         outcome=outcome,
         verdict=verdict,
@@ -82,6 +88,7 @@ def summarise(photos: Sequence[InspectionPhoto], settings: InspectionSettings) -
         needs_review=any(photo.needs_review for photo in photos),
         views_covered=covered,
         views_missing=missing,
+        retakes=[photo.index for photo in retakes],
         detail=detail,
     )
 

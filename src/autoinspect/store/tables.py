@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from autoinspect.domain import NONE_VERDICT, Detection
+from autoinspect.domain import NONE_VERDICT, RETAKE_VERDICT, Detection
 
 FeatureValue = float | int | str | None
 """One per-image feature as monitoring computes it (numbers, plus a few categorical strings)."""
@@ -99,7 +99,8 @@ class PredictionEntry(BaseModel):
     model_version: str
     route: Route
     verdict: str | list[str]
-    """The wire form of :class:`~autoinspect.domain.Verdict`: ``"None"`` or the sorted class names."""
+    """The wire form of :class:`~autoinspect.domain.Verdict`: ``"None"`` or the sorted class names; ``"Retake"``
+    for a photo the quality gate refused before the model answered."""
     detections: list[Detection] = Field(default_factory=list)
     needs_review: bool
     """True when the best score fell in the model's review band: the entry joins the review queue."""
@@ -115,9 +116,25 @@ class PredictionEntry(BaseModel):
     @field_validator("verdict")
     @classmethod
     def _verdict_wire_form(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, str) and value != NONE_VERDICT:
-            raise ValueError(f"verdict must be {NONE_VERDICT!r} or a list of classes, got {value!r}")
+        if isinstance(value, str) and value not in (NONE_VERDICT, RETAKE_VERDICT):
+            raise ValueError(
+                f"verdict must be {NONE_VERDICT!r}, {RETAKE_VERDICT!r} or a list of classes, got {value!r}"
+            )
         return value
+
+    @property
+    def is_retake(self) -> bool:
+        return self.verdict == RETAKE_VERDICT
+
+    @property
+    def damaged(self) -> bool:
+        """The answer named damage (a retake did not answer)."""
+        return isinstance(self.verdict, list) and bool(self.verdict)
+
+    @property
+    def verdict_text(self) -> str:
+        """``None``, ``Retake`` or the classes joined by commas, for people."""
+        return self.verdict if isinstance(self.verdict, str) else ", ".join(self.verdict) or NONE_VERDICT
 
     def to_row(self) -> dict[str, Any]:
         """Column values for an insert: JSON columns get plain dicts, the timestamp stays a datetime."""

@@ -55,6 +55,9 @@ class InspectAnswer(BaseModel):
     latency_ms: float
     width: int
     height: int
+    retake: bool = False
+    """The quality gate refused the photo (too dark, blurred...): no verdict; ``retake_reasons`` say why."""
+    retake_reasons: list[str] = []
 
 
 class InspectionPhotoAnswer(InspectAnswer):

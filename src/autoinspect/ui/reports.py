@@ -27,7 +27,7 @@ DRIFT_REPORTS = ("input_drift.html", "output_drift.html")
 VALIDATION_JSON = "report.json"
 VALIDATION_HTML = "report.html"
 PROFILE_HTML = "profile.html"
-KPI_RATES = ("automation_rate", "review_rate", "override_rate", "none_rate")
+KPI_RATES = ("automation_rate", "review_rate", "override_rate", "none_rate", "retake_rate")
 
 
 class LiveFigures(BaseModel):
@@ -36,7 +36,7 @@ class LiveFigures(BaseModel):
     hours: float
     answered: int
     verdicts: dict[str, int]
-    """Answers per verdict: ``None`` or the classes found, e.g. ``dent, scratch``."""
+    """Answers per verdict: ``None``, ``Retake`` or the classes found, e.g. ``dent, scratch``."""
     review_share: float | None
     latency_p95_ms: float | None
 
@@ -50,7 +50,7 @@ def live_figures(settings: Settings, hours: float = 1.0) -> LiveFigures:
             for e in PredictionLog(engine).between(until - timedelta(hours=hours), until)
             if e.route is not Route.SHADOW
         ]
-    verdicts = Counter("None" if e.verdict == "None" else ", ".join(e.verdict) for e in entries)
+    verdicts = Counter(entry.verdict_text for entry in entries)
     return LiveFigures(
         hours=hours,
         answered=len(entries),
@@ -70,6 +70,7 @@ class KpiFigures(_Lenient):
     review_rate: float | None = None
     override_rate: float | None = None
     none_rate: float | None = None
+    retake_rate: float | None = None
     latency_p95_ms: float | None = None
 
 

@@ -63,6 +63,8 @@ def visible(detections: Sequence[Detection], min_confidence: float) -> list[Dete
 
 
 def verdict_text(answer: InspectAnswer) -> str:
+    if answer.retake:
+        return "Retake the photo"
     return ", ".join(answer.verdict) if answer.damaged else "None (no damage)"
 
 
@@ -120,7 +122,9 @@ def _show_answer(name: str, content: bytes, answer: InspectAnswer, min_confidenc
         st.image(draw_regions(content, shown, settings.classes), width="stretch")
     with right:
         st.metric("Verdict", verdict_text(answer))
-        if answer.needs_review:
+        if answer.retake:
+            st.warning("This photo cannot be answered: " + "; ".join(answer.retake_reasons) + ".")
+        elif answer.needs_review:
             st.warning("Needs review: the model was unsure about a region; it is in the review queue.")
         else:
             st.success("Decided automatically")

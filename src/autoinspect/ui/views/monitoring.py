@@ -30,12 +30,13 @@ def render(settings: Settings) -> None:
         return
     latest = runs[-1]
     st.caption(f"{len(runs)} run(s); latest window ends {latest.window_end:%Y-%m-%d %H:%M} UTC.")
-    columns = st.columns(5)
+    columns = st.columns(6)
     figures = [
         ("Automation", share(latest.kpis.automation_rate)),
         ("Review rate", share(latest.kpis.review_rate)),
         ("Override rate", share(latest.kpis.override_rate)),
         ("None rate", share(latest.kpis.none_rate)),
+        ("Retake rate", share(latest.kpis.retake_rate)),
         ("p95 latency", "n/a" if latest.kpis.latency_p95_ms is None else f"{latest.kpis.latency_p95_ms:.0f} ms"),
     ]
     for column, (label, value) in zip(columns, figures, strict=True):

@@ -68,8 +68,8 @@ def labels_from_rows(rows: list[dict[Any, Any]]) -> list[LabelBox]:
 
 def _show_entry(entry: PredictionEntry, images: ImageStore, settings: Settings) -> None:
     rid = entry.request_id
-    verdict = "None" if entry.verdict == "None" else ", ".join(entry.verdict)
-    st.markdown(f"**{rid}** · model v{entry.model_version} · verdict **{verdict}** · {entry.created_at:%Y-%m-%d %H:%M}")
+    when = f"{entry.created_at:%Y-%m-%d %H:%M}"
+    st.markdown(f"**{rid}** · model v{entry.model_version} · verdict **{entry.verdict_text}** · {when}")
     photo, actions = st.columns([3, 2])
     with photo:
         content = _photo(images, entry.image_sha256)

@@ -15,8 +15,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autoinspect import __version__
@@ -90,7 +92,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
-        return _error(error.status_code, str(error.detail), dict(error.headers or {}))
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # Starlette lists one route's methods; a path may have several routes
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return _error(error.status_code, str(error.detail), headers)
 
     async def bug(request: Request, error: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
@@ -102,6 +107,21 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http)
     app.add_exception_handler(Exception, bug)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods of the routes declared for the path template the request's path matches first (as Starlette
+    routes it): ``/v1/inspections`` has a GET and a POST route, while ``/v1/review/queue`` is not also the review
+    of a request named "queue"."""
+    matching = [
+        route
+        for route in request.app.routes
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE
+    ]
+    if not matching:
+        return []
+    template = matching[0].path
+    return sorted({method for route in matching if route.path == template for method in route.methods})
 
 
 class RequestMetrics:

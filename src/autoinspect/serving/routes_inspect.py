@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from autoinspect.serving.auth import require_scope
@@ -37,6 +38,27 @@ REQUEST_ID_PARAMETER = {
 }
 
 
+def standalone_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its nested definitions inlined: a schema placed in ``openapi_extra`` by hand
+    cannot point into its own ``$defs`` (``#/$defs/...`` means nothing inside the OpenAPI document, and ReDoc and
+    schemathesis refuse it)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
 def _body(field: str, many: bool, json_schema: type[InspectJson] | type[InspectBatchJson]) -> dict[str, Any]:
     """The request body as the OpenAPI spec should show it: the handler reads the raw request, so FastAPI
     cannot infer the two accepted encodings itself."""
@@ -56,7 +78,7 @@ def _body(field: str, many: bool, json_schema: type[InspectJson] | type[InspectB
                         "required": [field],
                     }
                 },
-                JSON: {"schema": json_schema.model_json_schema()},
+                JSON: {"schema": standalone_schema(json_schema)},
             },
         },
     }

@@ -10,20 +10,21 @@ a resent request returns the stored inspection instead of answering again; the s
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime, ValidationError
+from pydantic import AwareDatetime, BeforeValidator, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from autoinspect.domain import VehicleView
 from autoinspect.serving.auth import require_scope
 from autoinspect.serving.inspection import Photo, RequestRejectedError
 from autoinspect.serving.inspection_report import render_report
-from autoinspect.serving.routes_inspect import INSPECT_ERRORS, REQUEST_ID_PARAMETER
+from autoinspect.serving.routes_inspect import INSPECT_ERRORS, REQUEST_ID_PARAMETER, standalone_schema
 from autoinspect.serving.schemas import (
     ErrorBody,
     InspectionJson,
@@ -47,6 +48,15 @@ from autoinspect.store import ApiKey, Scope, StoredInspection
 
 router = APIRouter(tags=["inspections"])
 
+def _iso_only(value: object) -> object:
+    """Pydantic reads a bare number as a Unix time; a query documented as ISO 8601 should refuse one."""
+    if isinstance(value, str) and not ISO_DATE.match(value):
+        raise ValueError("expected an ISO 8601 time such as 2026-12-07T10:00:00Z")
+    return value
+
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]")
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
 InspectKey = Annotated[ApiKey, Depends(require_scope(Scope.INSPECT))]
 State = Annotated[Service, Depends(current_service)]
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -55,6 +65,15 @@ _READ_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No inspection has this id"},
     422: {"model": ErrorBody, "description": "The query does not match the schema"},
 }
+_JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": spec["description"],
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, spec in _READ_ERRORS.items()
+}
+"""The read errors for a route whose success is not JSON: FastAPI would document a ``model`` in the route's own
+media type (HTML), while errors are always JSON."""
 _BINARY = {"type": "string", "format": "binary"}
 _BODY = {
     "parameters": [REQUEST_ID_PARAMETER],
@@ -77,7 +96,7 @@ _BODY = {
                     "required": ["images", "vehicle_id"],
                 }
             },
-            JSON: {"schema": InspectionJson.model_json_schema()},
+            JSON: {"schema": standalone_schema(InspectionJson)},
         },
     },
 }
@@ -122,7 +141,7 @@ def get_inspection(
 @router.get(
     "/v1/inspections/{inspection_id}/report",
     response_class=HTMLResponse,
-    responses={**_READ_ERRORS, 200: {"content": {"text/html": {}}, "description": "The report, one HTML file"}},
+    responses={**_JSON_ERRORS, 200: {"content": {"text/html": {}}, "description": "The report, one HTML file"}},
     summary="A printable report of one inspection",
 )
 def inspection_report(
@@ -148,8 +167,8 @@ def list_inspections(
     _key: InspectKey,
     state: State,
     vehicle_id: Annotated[str | None, Query(max_length=128, description="Only this vehicle's inspections.")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Created at or after (ISO 8601 with zone).")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Created before.")] = None,
+    since: Annotated[IsoTime | None, Query(description="Created at or after (ISO 8601 with zone).")] = None,
+    until: Annotated[IsoTime | None, Query(description="Created before (ISO 8601 with zone).")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> InspectionPage:

@@ -37,10 +37,12 @@ export default function (component) {
   const reset = root.querySelector("button.reset");
   const count = root.querySelector(".count");
 
+  // Python sends back what the editor sent (the state it holds); such an echo, even of an earlier gesture that
+  // arrives after a later one, must not reset the boxes or the selection. Anything else is new data (a reset).
   const incoming = JSON.stringify(data.boxes);
   let store = stores.get(parentElement);
-  if (!store || store.received !== incoming) {
-    store = { received: incoming, boxes: data.boxes.map(normalised), selected: null };
+  if (!store || (store.received !== incoming && !store.sent.includes(incoming))) {
+    store = { received: incoming, sent: [], boxes: data.boxes.map(normalised), selected: null };
     stores.set(parentElement, store);
   }
   if (photo.getAttribute("src") !== data.image) photo.setAttribute("src", data.image);
@@ -48,7 +50,11 @@ export default function (component) {
     picker.replaceChildren(...data.classes.map((name) => new Option(name, name)));
   }
 
-  const send = () => setStateValue("boxes", store.boxes.map(rounded));
+  const send = () => {
+    const boxes = store.boxes.map(rounded);
+    store.sent = [...store.sent.slice(-9), JSON.stringify(boxes)];
+    setStateValue("boxes", boxes);
+  };
   const point = (event) => {
     const frame = svg.getBoundingClientRect();
     return { x: clamp((event.clientX - frame.left) / frame.width), y: clamp((event.clientY - frame.top) / frame.height) };

@@ -48,6 +48,7 @@ from autoinspect.store import ApiKey, Scope, StoredInspection
 
 router = APIRouter(tags=["inspections"])
 
+
 def _iso_only(value: object) -> object:
     """Pydantic reads a bare number as a Unix time; a query documented as ISO 8601 should refuse one."""
     if isinstance(value, str) and not ISO_DATE.match(value):

@@ -44,3 +44,18 @@ def progress_bar(items: Iterable[T], description: str, *, unit: str = "batch", t
         maxinterval=LOG_INTERVAL_S,
         file=_Lines(),
     )
+
+
+def figure(value: float | None, digits: int = 3) -> str:
+    """A metric as a person reads it in a log line: rounded, and ``n/a`` when it was not measured.
+
+    Example:
+        >>> figure(0.9315068493150684), figure(None)
+        ('0.932', 'n/a')
+    """
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def rounded_figures(values: dict[str, float]) -> str:
+    """``{"scratch": 0.4998651146}`` as ``scratch 0.500, dent 0.348`` for a log line."""
+    return ", ".join(f"{name} {figure(value)}" for name, value in values.items())

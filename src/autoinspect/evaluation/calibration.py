@@ -29,6 +29,7 @@ import numpy as np
 from autoinspect.evaluation.inputs import EvalImage, check_inputs
 from autoinspect.evaluation.matching import IOU50, BoolArray, FloatArray, PooledMatches, match_images, pool
 from autoinspect.inference.postprocess import logit, logit_distance
+from autoinspect.progress import rounded_figures
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def calibrate_presence(images: Sequence[EvalImage], classes: Sequence[str]) -> d
         candidates = np.unique(values)[::-1]  # high to low, so argmax keeps the higher threshold on ties
         f1 = [2 * np.sum(shows & (values >= t)) / max(np.sum(values >= t) + np.sum(shows), 1) for t in candidates]
         chosen[label] = float(candidates[int(np.argmax(f1))])
-    logger.info("calibrated presence thresholds (presence F1): %s", chosen)
+    logger.info("calibrated presence thresholds (presence F1): %s", rounded_figures(chosen))
     return chosen
 
 

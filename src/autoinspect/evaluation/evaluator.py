@@ -24,6 +24,7 @@ from autoinspect.evaluation.matching import match_images, pool
 from autoinspect.evaluation.outcomes import ImageOutcomes
 from autoinspect.evaluation.result import EvaluationResult
 from autoinspect.evaluation.slices import slice_metrics
+from autoinspect.progress import figure
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ def evaluate(
     logger.info(
         "evaluated %d photos: mAP50 %s, damaged caught %s, clean None rate %s",
         len(images),
-        result.detection.map50,
-        image_level.damaged_caught,
-        image_level.clean_none_rate,
+        figure(result.detection.map50),
+        figure(image_level.damaged_caught),
+        figure(image_level.clean_none_rate),
     )
     return result

@@ -7,7 +7,6 @@ with latency, figures and the error gallery.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -24,7 +23,7 @@ from autoinspect.inference.letterbox import letterbox_batch
 from autoinspect.inference.postprocess import decode_rows, near_threshold, presence_by_class
 from autoinspect.onnx_metadata import write_metadata
 from autoinspect.pipelines.labelled_photos import LabelledPhoto
-from autoinspect.progress import progress_bar
+from autoinspect.progress import figure, progress_bar, rounded_figures
 from autoinspect.registry.gates import LATENCY_MS_P95
 from autoinspect.training.base import RawPredictor, TrainConfig, ValScorer
 from autoinspect.training.tracking import EVALUATION_FILE
@@ -169,11 +168,11 @@ def calibrate_and_evaluate(
     )
     evaluation.evaluation_json.write_text(evaluation.model_dump_json(indent=1), encoding="utf-8")
     logger.info(
-        "test: map50 %.3f, damaged caught %s, clean None %s, thresholds %s, latency p95 %.1f ms",
-        result.detection.map50 or 0.0,
-        result.image_level.damaged_caught,
-        result.image_level.clean_none_rate,
-        json.dumps(thresholds),
+        "test: map50 %s, damaged caught %s, clean None %s, thresholds %s, latency p95 %.1f ms",
+        figure(result.detection.map50),
+        figure(result.image_level.damaged_caught),
+        figure(result.image_level.clean_none_rate),
+        rounded_figures(thresholds),
         p95,
     )
     return evaluation

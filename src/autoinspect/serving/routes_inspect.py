@@ -59,27 +59,20 @@ def standalone_schema(model: type[BaseModel]) -> dict[str, Any]:
     return inlined
 
 
-def _body(field: str, many: bool, json_schema: type[InspectJson] | type[InspectBatchJson]) -> dict[str, Any]:
-    """The request body as the OpenAPI spec should show it: the handler reads the raw request, so FastAPI
-    cannot infer the two accepted encodings itself."""
-    binary = {"type": "string", "format": "binary"}
+BINARY = {"type": "string", "format": "binary"}
+PHOTOS = {"type": "array", "items": BINARY, "minItems": 1}
+VEHICLE_ID = {"type": "string", "maxLength": 128}
+
+
+def request_body(properties: dict[str, Any], required: list[str], json_model: type[BaseModel]) -> dict[str, Any]:
+    """The request body as the OpenAPI spec should show it, multipart (``properties``) or JSON (``json_model``):
+    the handlers read the raw request, so FastAPI cannot infer the two accepted encodings itself."""
+    multipart = {"type": "object", "properties": properties, "required": required}
     return {
         "parameters": [REQUEST_ID_PARAMETER],
         "requestBody": {
             "required": True,
-            "content": {
-                MULTIPART: {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            field: {"type": "array", "items": binary, "minItems": 1} if many else binary,
-                            "vehicle_id": {"type": "string", "maxLength": 128},
-                        },
-                        "required": [field],
-                    }
-                },
-                JSON: {"schema": standalone_schema(json_schema)},
-            },
+            "content": {MULTIPART: {"schema": multipart}, JSON: {"schema": standalone_schema(json_model)}},
         },
     }
 
@@ -88,7 +81,7 @@ def _body(field: str, many: bool, json_schema: type[InspectJson] | type[InspectB
     "/v1/inspect",
     response_model=InspectResult,
     responses=INSPECT_ERRORS,
-    openapi_extra=_body("image", False, InspectJson),
+    openapi_extra=request_body({"image": BINARY, "vehicle_id": VEHICLE_ID}, ["image"], InspectJson),
     summary="Inspect one photo",
     dependencies=[Depends(require_scope(Scope.INSPECT))],
 )
@@ -108,7 +101,7 @@ async def inspect(
     "/v1/inspect/batch",
     response_model=InspectBatchResult,
     responses=INSPECT_ERRORS,
-    openapi_extra=_body("images", True, InspectBatchJson),
+    openapi_extra=request_body({"images": PHOTOS, "vehicle_id": VEHICLE_ID}, ["images"], InspectBatchJson),
     summary="Inspect several photos of one vehicle",
     dependencies=[Depends(require_scope(Scope.INSPECT))],
 )

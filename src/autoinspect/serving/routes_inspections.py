@@ -24,7 +24,7 @@ from autoinspect.domain import VehicleView
 from autoinspect.serving.auth import require_scope
 from autoinspect.serving.inspection import Photo, RequestRejectedError
 from autoinspect.serving.inspection_report import render_report
-from autoinspect.serving.routes_inspect import INSPECT_ERRORS, REQUEST_ID_PARAMETER, standalone_schema
+from autoinspect.serving.routes_inspect import INSPECT_ERRORS, PHOTOS, VEHICLE_ID, request_body
 from autoinspect.serving.schemas import (
     ErrorBody,
     InspectionJson,
@@ -75,32 +75,20 @@ _JSON_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 """The read errors for a route whose success is not JSON: FastAPI would document a ``model`` in the route's own
 media type (HTML), while errors are always JSON."""
-_BINARY = {"type": "string", "format": "binary"}
-_BODY = {
-    "parameters": [REQUEST_ID_PARAMETER],
-    "requestBody": {
-        "required": True,
-        "content": {
-            MULTIPART: {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "images": {"type": "array", "items": _BINARY, "minItems": 1},
-                        "vehicle_id": {"type": "string", "minLength": 1, "maxLength": 128},
-                        "client_reference": {"type": "string", "maxLength": 128},
-                        "views": {
-                            "type": "array",
-                            "items": {"type": "string", "enum": ["", *VehicleView]},
-                            "description": "One per photo, in order ('' when unknown); or none at all.",
-                        },
-                    },
-                    "required": ["images", "vehicle_id"],
-                }
-            },
-            JSON: {"schema": standalone_schema(InspectionJson)},
+_BODY = request_body(
+    {
+        "images": PHOTOS,
+        "vehicle_id": {**VEHICLE_ID, "minLength": 1},
+        "client_reference": {"type": "string", "maxLength": 128},
+        "views": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["", *VehicleView]},
+            "description": "One per photo, in order ('' when unknown); or none at all.",
         },
     },
-}
+    ["images", "vehicle_id"],
+    InspectionJson,
+)
 
 
 @router.post(

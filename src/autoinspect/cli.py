@@ -28,6 +28,7 @@ from autoinspect.errors import AutoInspectError
 from autoinspect.evaluation import EvaluationResult
 from autoinspect.pipelines.dataset import as_layout, prepare_dataset, validate_dataset, version_dataset
 from autoinspect.private_files import private_dir
+from autoinspect.progress import figure
 from autoinspect.store import ApiKeys, create_schema, make_engine
 from autoinspect.training.base import BackendName, TrainConfig
 
@@ -357,18 +358,13 @@ def train(
     typer.echo(f"next: autoinspect register --run {outcome.run_id}")
 
 
-def _figure(value: float | None) -> str:
-    """A metric for a person: three decimals, ``n/a`` where it was not measured."""
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def _echo_summary(result: EvaluationResult) -> None:
     detection, image = result.detection, result.image_level
-    per_class = ", ".join(f"{label} {_figure(ap.ap50)}" for label, ap in detection.per_class.items())
-    typer.echo(f"test AP50 {per_class}; mAP50 {_figure(detection.map50)}, mAP50-95 {_figure(detection.map50_95)}")
-    presence = ", ".join(f"{label} {_figure(m.f1)}" for label, m in image.per_class.items())
+    per_class = ", ".join(f"{label} {figure(ap.ap50)}" for label, ap in detection.per_class.items())
+    typer.echo(f"test AP50 {per_class}; mAP50 {figure(detection.map50)}, mAP50-95 {figure(detection.map50_95)}")
+    presence = ", ".join(f"{label} {figure(m.f1)}" for label, m in image.per_class.items())
     typer.echo(
-        f"damaged caught {_figure(image.damaged_caught)}, clean cars answered None {_figure(image.clean_none_rate)}; "
+        f"damaged caught {figure(image.damaged_caught)}, clean cars answered None {figure(image.clean_none_rate)}; "
         f"verdict F1 per class: {presence}"
     )
 

@@ -6,6 +6,7 @@ Detections arrive normalised to the photo's size, so they are scaled to the pixe
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Sequence
 
@@ -15,6 +16,16 @@ from autoinspect.domain import Annotation, Detection
 
 COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4")
 """One colour per class, in the order classes are first seen."""
+
+
+def jpeg_data_url(image: Image.Image, side: int, quality: int) -> str:
+    """``image`` shrunk to at most ``side`` on its longest side, as a JPEG ``data:`` URL: a photo embedded in a
+    page or a report, with nothing to fetch from elsewhere."""
+    image = image.convert("RGB")
+    image.thumbnail((side, side))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def class_colours(names: Sequence[str]) -> dict[str, str]:

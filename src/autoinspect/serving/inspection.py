@@ -61,6 +61,14 @@ class NotReadyError(AutoInspectError):
 
 
 @dataclass(frozen=True)
+class Answered:
+    """One photo's answer and where the photo was stored (its content hash; ``None`` when photos are not kept)."""
+
+    answer: InspectResult
+    image_sha256: str | None
+
+
+@dataclass(frozen=True)
 class _Decoded:
     photo: Photo
     image: DecodedImage
@@ -92,7 +100,16 @@ class Inspector:
         self._run_slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
         self._decode_slots = threading.BoundedSemaphore(settings.max_concurrent_decodes)
 
-    def inspect(
+    def inspect(self, photos: Sequence[Photo], *, request_id: str, vehicle_id: str | None) -> list[InspectResult]:
+        """Answer each photo; one photo keeps ``request_id``, a batch numbers them ``<request_id>.<index>``.
+
+        Raises:
+            RequestRejectedError: a photo is not a decodable image (422) or too large (413).
+            NotReadyError: no champion model is loaded.
+        """
+        return [answered.answer for answered in self.answer(photos, request_id=request_id, vehicle_id=vehicle_id)]
+
+    def answer(
         self,
         photos: Sequence[Photo],
         *,
@@ -100,9 +117,8 @@ class Inspector:
         vehicle_id: str | None,
         views: Sequence[VehicleView | None] | None = None,
         numbered: bool = False,
-    ) -> list[InspectResult]:
-        """Answer each photo; one photo keeps ``request_id`` (unless ``numbered``), a batch numbers them
-        ``<request_id>.<index>``.
+    ) -> list[Answered]:
+        """:meth:`inspect`, with where each photo was stored; ``numbered`` numbers even a single photo, and
         ``views`` (one per photo, when known) size the damage found (``inspections.size_cutoffs``).
 
         Raises:
@@ -141,7 +157,8 @@ class Inspector:
             )
             self._log(entry)
             view = views[index] if views else None
-            results.append(self._result(predictions.get(index), entry, item.image, view, latency_ms, refusals[index]))
+            result = self._result(predictions.get(index), entry, item.image, view, latency_ms, refusals[index])
+            results.append(Answered(result, shas[index]))
         if assignment.shadow is not None and usable:
             self._shadow(
                 assignment.shadow,

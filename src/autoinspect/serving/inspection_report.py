@@ -8,20 +8,15 @@ Every text from a client (vehicle id, reference, file names) is escaped by the t
 
 from __future__ import annotations
 
-import base64
-import io
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 
 from jinja2 import Environment, select_autoescape
 
-from autoinspect.drawing import draw_regions
+from autoinspect.drawing import draw_regions, jpeg_data_url
 from autoinspect.serving.schemas import InspectionPhoto, InspectionResult
 from autoinspect.store import ImageStore, Review, ReviewLog
-
-logger = logging.getLogger(__name__)
 
 REPORT_SIDE = 1280
 """Longest side of a photo in the report: sharp on paper, a few hundred kB each."""
@@ -61,15 +56,7 @@ def render_report(
 
 
 def _drawn(photo: InspectionPhoto, images: ImageStore | None, classes: list[str]) -> str | None:
-    if images is None or photo.image_sha256 is None:
+    content = images.find(photo.image_sha256) if images is not None else None
+    if content is None:
         return None
-    try:
-        content = images.get(photo.image_sha256)
-    except (OSError, ValueError, KeyError) as error:
-        logger.warning("stored photo %s of %s unreadable: %s", photo.image_sha256, photo.request_id, error)
-        return None
-    drawn = draw_regions(content, photo.detections, classes)
-    drawn.thumbnail((REPORT_SIDE, REPORT_SIDE))
-    buffer = io.BytesIO()
-    drawn.save(buffer, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return jpeg_data_url(draw_regions(content, photo.detections, classes), REPORT_SIDE, quality=85)

@@ -83,7 +83,7 @@ def retake_reasons(quality: PhotoQuality, settings: QualityGateSettings) -> list
         >>> retake_reasons(ok, QualityGateSettings())
         []
         >>> retake_reasons(PhotoQuality(0.03, 0.01, 0.0, 0.05, 1080), QualityGateSettings())
-        ['too dark: mean brightness 3 % (at least 12 %); use more light or the flash']
+        ['too dark: mean brightness 3% (at least 12%); use more light or the flash']
     """
     if not settings.enabled:
         return []

@@ -9,7 +9,6 @@ a resent request returns the stored inspection instead of answering again; the s
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime, BeforeValidator, ValidationError
+from pydantic import AwareDatetime, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from autoinspect.domain import VehicleView
@@ -37,11 +36,13 @@ from autoinspect.serving.service import Service, current_service
 from autoinspect.serving.uploads import (
     JSON,
     MULTIPART,
-    b64decode_photo,
-    first_errors,
+    base64_photos,
+    media_type,
     multipart_photos,
+    parse_json,
     request_id,
     text_field,
+    unsupported_media,
 )
 from autoinspect.serving.vehicle import summarise
 from autoinspect.store import ApiKey, Scope, StoredInspection
@@ -121,10 +122,7 @@ async def create_inspection(request: Request, key: InspectKey, state: State) -> 
 def get_inspection(
     inspection_id: Annotated[str, Path(max_length=100)], _key: InspectKey, state: State
 ) -> InspectionResult:
-    stored = state.inspections.get(inspection_id)
-    if stored is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no inspection {inspection_id}")
-    return InspectionResult.model_validate(stored.answer)
+    return _stored(state, inspection_id)
 
 
 @router.get(
@@ -138,11 +136,8 @@ def inspection_report(
 ) -> HTMLResponse:
     """One self-contained HTML file: the vehicle's findings, each photo with its damage outlined, the model
     version and time, and who reviewed what. Print it, or save it as PDF from the browser."""
-    stored = state.inspections.get(inspection_id)
-    if stored is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no inspection {inspection_id}")
     html = render_report(
-        InspectionResult.model_validate(stored.answer),
+        _stored(state, inspection_id),
         images=state.images,
         reviews=state.reviews,
         classes=state.settings.classes,
@@ -173,6 +168,14 @@ def list_inspections(
     )
 
 
+def _stored(state: Service, inspection_id: str) -> InspectionResult:
+    """The inspection as it was answered; 404 when there is none."""
+    stored = state.inspections.get(inspection_id)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no inspection {inspection_id}")
+    return InspectionResult.model_validate(stored.answer)
+
+
 def _inspect(
     state: Service,
     photos: list[Photo],
@@ -183,17 +186,16 @@ def _inspect(
     actor: str,
 ) -> StoredInspection:
     """Answer the photos (each logged under ``<inspection id>.<index>``), summarise, and store the whole."""
-    results = state.inspector.inspect(
+    results = state.inspector.answer(
         photos, request_id=inspection_id, vehicle_id=vehicle_id, views=views, numbered=True
     )
-    kept = state.images is not None
     answered = [
         InspectionPhoto(
-            **result.model_dump(),
+            **result.answer.model_dump(),
             index=index,
             name=photo.name,
             view=views[index],
-            image_sha256=hashlib.sha256(photo.data).hexdigest() if kept else None,
+            image_sha256=result.image_sha256,
         )
         for index, (photo, result) in enumerate(zip(photos, results, strict=True))
     ]
@@ -205,7 +207,7 @@ def _inspect(
         client_reference=reference,
         created_at=created,
         created_by=actor,
-        model_version=results[0].model_version,
+        model_version=results[0].answer.model_version,
         photos=answered,
         summary=summary,
     )
@@ -240,8 +242,8 @@ async def _read_request(
     request: Request, *, max_files: int
 ) -> tuple[list[Photo], str, str | None, list[VehicleView | None]]:
     """Photos, vehicle id, client reference and one view (or ``None``) per photo, from either encoding."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type == MULTIPART:
+    kind = media_type(request)
+    if kind == MULTIPART:
         photos, form = await multipart_photos(request, field="images", max_files=max_files, max_fields=max_files + 8)
         vehicle_id = text_field(form, "vehicle_id")
         if vehicle_id is None:
@@ -250,24 +252,11 @@ async def _read_request(
         if any(not isinstance(value, str) for value in given):
             raise RequestRejectedError(400, "views must be text fields, not files")
         return photos, vehicle_id, text_field(form, "client_reference"), _views([str(v) for v in given], len(photos))
-    if media_type == JSON:
-        body = await request.body()
-        if not body:
-            raise RequestRejectedError(400, "empty body: send a JSON object with vehicle_id and photos")
-        try:
-            parsed = InspectionJson.model_validate_json(body)
-        except ValidationError as error:
-            raise RequestRejectedError(422, f"invalid JSON body: {first_errors(error.errors())}") from None
-        if len(parsed.photos) > max_files:
-            raise RequestRejectedError(413, f"{len(parsed.photos)} photos sent; at most {max_files} per inspection")
-        photos = [
-            Photo(data=b64decode_photo(photo.image_base64, index), name=f"photo {index}")
-            for index, photo in enumerate(parsed.photos)
-        ]
+    if kind == JSON:
+        parsed = parse_json(await request.body(), InspectionJson, "vehicle_id and photos")
+        photos = base64_photos([photo.image_base64 for photo in parsed.photos], max_files=max_files)
         return photos, parsed.vehicle_id, parsed.client_reference, [photo.view for photo in parsed.photos]
-    raise RequestRejectedError(
-        415, f"send the photos as {MULTIPART} (field 'images') or {JSON} with base64, not '{media_type or 'nothing'}'"
-    )
+    raise unsupported_media(kind, "images")
 
 
 def _views(given: list[str], count: int) -> list[VehicleView | None]:

@@ -10,10 +10,10 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -27,6 +27,7 @@ _REQUEST_ID = re.compile(r"(?=.*[A-Za-z0-9])[A-Za-z0-9._:-]{1,100}")
 """Client-chosen request ids (idempotency keys) are short and URL-safe: they become log keys and metric-free
 identifiers, never paths or labels. At least one letter or digit: ids of punctuation alone (``.``, ``..``) read
 as path parts wherever an id ends up in a file name or URL."""
+Body = TypeVar("Body", bound=BaseModel)
 MULTIPART = "multipart/form-data"
 JSON = "application/json"
 
@@ -48,13 +49,23 @@ async def read_photos(request: Request, *, field: str, max_files: int) -> tuple[
 
     ``field`` is the multipart field name (``image`` or ``images``); one photo is expected when ``max_files`` is 1.
     """
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type == MULTIPART:
+    kind = media_type(request)
+    if kind == MULTIPART:
         return await _read_multipart(request, field=field, max_files=max_files)
-    if media_type == JSON:
+    if kind == JSON:
         return _read_json(await request.body(), max_files=max_files)
-    raise RequestRejectedError(
-        415, f"send the photo as {MULTIPART} (field '{field}') or {JSON} with base64, not '{media_type or 'nothing'}'"
+    raise unsupported_media(kind, field)
+
+
+def media_type(request: Request) -> str:
+    """The request's content type without its parameters (``multipart/form-data`` of ``...; boundary=...``)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def unsupported_media(kind: str, field: str) -> RequestRejectedError:
+    """The 415 for a body that is neither of the two accepted encodings."""
+    return RequestRejectedError(
+        415, f"send the photo(s) as {MULTIPART} (field '{field}') or {JSON} with base64, not '{kind or 'nothing'}'"
     )
 
 
@@ -101,21 +112,30 @@ def text_field(form: FormData, name: str, max_length: int = 128) -> str | None:
 
 
 def _read_json(body: bytes, *, max_files: int) -> tuple[list[Photo], str | None]:
+    hint = "the photo in 'image_base64'"
+    parsed = parse_json(body, InspectJson, hint) if max_files == 1 else parse_json(body, InspectBatchJson, hint)
+    encoded = [parsed.image_base64] if isinstance(parsed, InspectJson) else parsed.images_base64
+    return base64_photos(encoded, max_files=max_files), parsed.vehicle_id
+
+
+def parse_json(body: bytes, model: type[Body], hint: str) -> Body:
+    """The JSON body as ``model``: 400 when empty (``hint`` says what to send), 422 naming the first errors."""
     if not body:
-        raise RequestRejectedError(400, "empty body: send a JSON object with the photo in 'image_base64'")
-    parsed: InspectJson | InspectBatchJson
+        raise RequestRejectedError(400, f"empty body: send a JSON object with {hint}")
     try:
-        parsed = InspectJson.model_validate_json(body) if max_files == 1 else InspectBatchJson.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as error:
         raise RequestRejectedError(422, f"invalid JSON body: {first_errors(error.errors())}") from None
-    encoded = [parsed.image_base64] if isinstance(parsed, InspectJson) else parsed.images_base64
+
+
+def base64_photos(encoded: Sequence[str], *, max_files: int) -> list[Photo]:
+    """The base64 photos of a JSON body, named ``photo <index>``; 413 over ``max_files``."""
     if len(encoded) > max_files:
         raise RequestRejectedError(413, f"{len(encoded)} photos sent; at most {max_files} per request")
-    photos = [Photo(data=b64decode_photo(text, index), name=f"photo {index}") for index, text in enumerate(encoded)]
-    return photos, parsed.vehicle_id
+    return [Photo(data=_b64decode(text, index), name=f"photo {index}") for index, text in enumerate(encoded)]
 
 
-def b64decode_photo(text: str, index: int) -> bytes:
+def _b64decode(text: str, index: int) -> bytes:
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):

@@ -64,6 +64,17 @@ class ImageStore:
             raise ValueError(f"not a sha256 hex digest: {sha!r}")
         return self.root / sha[:2] / sha
 
+    def find(self, sha: str | None) -> bytes | None:
+        """The stored bytes, or ``None`` (logged) when there is no hash or its photo is missing or unreadable: for
+        the pages and reports that show a photo when they can and say so when they cannot."""
+        if sha is None:
+            return None
+        try:
+            return self.get(sha)
+        except (OSError, ValueError) as error:
+            logger.warning("stored photo %s unreadable: %s", sha, error)
+            return None
+
     def get(self, sha: str) -> bytes:
         """The stored bytes.
 

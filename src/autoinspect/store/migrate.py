@@ -13,6 +13,7 @@ since a production PostgreSQL database may also hold MLflow's tables and MLflow'
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -47,7 +48,9 @@ def migration_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
+    """The latest revision shipped with the package (read once: the store is opened by every job and UI page)."""
     head = ScriptDirectory.from_config(migration_config()).get_current_head()
     assert head is not None, "the store has no migration revision"
     return head
@@ -66,7 +69,7 @@ def upgrade(engine: Engine) -> None:
     """
     head = head_revision()
     with engine.connect() as connection:
-        if VERSION_TABLE in inspect(connection).get_table_names() and current_revision(connection) == head:
+        if current_revision(connection) == head:  # None when the version table does not exist yet
             return
     with _MIGRATING:
         _upgrade(engine, head)

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
+from autoinspect.progress import rounded_figures
+
 IMAGE_KEYS = ("image/damaged_caught", "image/clean_none_rate")
 """Headline val figures after ``map50``, every ``ap50/<class>`` and every presence F1 ``image/f1/<class>``; the
 full row still goes to the tracker."""
@@ -44,5 +46,4 @@ def val_summary(metrics: Mapping[str, float]) -> str:
         *(key for key in metrics if key.startswith("image/f1/")),
         *IMAGE_KEYS,
     ]
-    chosen = [key for key in ordered if key in metrics]
-    return ", ".join(f"{key} {metrics[key]:.3f}" for key in chosen)
+    return rounded_figures({key: metrics[key] for key in ordered if key in metrics})

@@ -9,7 +9,6 @@ reviewer changes something.
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -19,7 +18,7 @@ import streamlit as st
 from PIL import Image
 
 from autoinspect.domain import Annotation
-from autoinspect.drawing import class_colours
+from autoinspect.drawing import class_colours, jpeg_data_url
 
 EDITOR_SIDE = 1024
 """Longest side of the photo sent to the browser: enough to place a box on a hairline scratch, and a stored
@@ -70,11 +69,7 @@ _component = st.components.v2.component(
 def photo_url(photo: bytes, side: int = EDITOR_SIDE) -> str:
     """``photo`` as a JPEG data URL no longer than ``side`` on its longest side (the boxes are normalised, so the
     editor's scale does not matter to them); cached, since every rerun of the page shows the whole queue."""
-    image = Image.open(io.BytesIO(photo)).convert("RGB")
-    image.thumbnail((side, side))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return jpeg_data_url(Image.open(io.BytesIO(photo)), side, quality=90)
 
 
 def _rows(regions: Sequence[Annotation]) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ and "No damage" stores an empty truth. Either way the review becomes an annotati
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import streamlit as st
@@ -18,8 +17,6 @@ from autoinspect.store import ImageStore, PredictionEntry
 from autoinspect.ui.box_editor import edit_boxes
 from autoinspect.ui.client import ApiError, LabelBox
 from autoinspect.ui.common import api_client, show_api_error
-
-logger = logging.getLogger(__name__)
 
 FLASH_KEY = "review_flash"
 CORNERS = ("x1", "y1", "x2", "y2")
@@ -72,7 +69,7 @@ def _show_entry(entry: PredictionEntry, images: ImageStore, settings: Settings) 
     st.markdown(f"**{rid}** · model v{entry.model_version} · verdict **{entry.verdict_text}** · {when}")
     photo, actions = st.columns([3, 2])
     with photo:
-        content = _photo(images, entry.image_sha256)
+        content = images.find(entry.image_sha256)
         if content is None:
             st.caption(
                 "The photo was not kept (store.keep_images is off, or it was removed): accept the model's boxes "
@@ -95,16 +92,6 @@ def _show_entry(entry: PredictionEntry, images: ImageStore, settings: Settings) 
                 st.error(str(error))
             else:
                 _submit(settings, rid, labels, f"corrected: {len(labels)} region(s)")
-
-
-def _photo(images: ImageStore, sha: str | None) -> bytes | None:
-    if sha is None:
-        return None
-    try:
-        return images.get(sha)
-    except (OSError, ValueError, KeyError) as error:
-        logger.warning("stored photo %s unreadable: %s", sha, error)
-        return None
 
 
 def _submit(settings: Settings, request_id: str, labels: list[LabelBox] | None, outcome: str) -> None:

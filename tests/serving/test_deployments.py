@@ -186,3 +186,18 @@ def _wait_until(condition: object, timeout: float = 30.0) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
+
+
+def test_admin_bodies_refuse_booleans_for_numbers(client: TestClient, make_key: KeyFactory) -> None:
+    """Found by the fuzz test: ``true`` was read as 1 (a 1 % canary, or version 1) and answered 200."""
+    admin = {"X-API-Key": make_key(Scope.ADMIN)}
+    bad = [
+        ("PUT", "/v1/admin/deployment", {"mode": "canary", "canary_percent": True}),
+        ("POST", "/v1/admin/promote", {"version": True}),
+        ("POST", "/v1/admin/challenger", {"version": False}),
+    ]
+    for method, path, body in bad:
+        response = client.request(method, path, json=body, headers=admin)
+        assert response.status_code == 422, (path, response.text)
+    fine = client.put("/v1/admin/deployment", json={"mode": "single", "canary_percent": 0}, headers=admin)
+    assert fine.status_code == 200 and fine.json()["canary_percent"] == 0.0  # an integer is still a number

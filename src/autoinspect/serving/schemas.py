@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from autoinspect.domain import Detection, SizeClass, VehicleView
 from autoinspect.registry.deployment import DeploymentMode
@@ -223,7 +223,8 @@ class DeploymentChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: DeploymentMode
-    canary_percent: float = Field(0.0, ge=0.0, le=100.0)
+    canary_percent: float = Field(0.0, ge=0.0, le=100.0, strict=True)
+    """Strict: ``true`` is not a share of traffic (lax parsing read it as 1 %)."""
     reason: str = Field("", max_length=500)
 
 
@@ -232,10 +233,17 @@ MAX_VERSION = 2**31 - 1
 (2**63 overflowed SQLite and answered 500)."""
 
 
+def _not_a_boolean(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true or false")
+    return value
+
+
 class VersionChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, le=MAX_VERSION)
+    version: Annotated[int, BeforeValidator(_not_a_boolean)] = Field(ge=1, le=MAX_VERSION)
+    """``true`` is not a version number (lax parsing read it as version 1); ``2.0`` is, as JSON Schema says."""
     reason: str = Field("", max_length=500)
 
 

@@ -4,7 +4,8 @@ val, measure the test split. For runs stopped before their last epoch, whose ``b
 Run: .venv/bin/python benchmarks/evaluate_checkpoint.py RUN_DIR/best.pt --imgsz 384 --out /tmp/eval
      [--data ../shared/data/car-damage-full] [--config run.yaml]
 
-``--config`` is the run's YAML (``autoinspect train --config``), whose ``lite`` options shape the network.
+``--config`` is the run's YAML (``autoinspect train --config``), whose ``lite`` options shape the network and
+the photo classifier (fitted here, as at the end of training; ``lite: {photo_weight: 0}`` leaves it out).
 then: .venv/bin/python benchmarks/quality_row.py /tmp/eval/evaluation/evaluation.json
 """
 
@@ -21,9 +22,10 @@ from autoinspect.domain import ModelMetadata, Split
 from autoinspect.onnx_metadata import write_metadata
 from autoinspect.pipelines.labelled_photos import load_split
 from autoinspect.pipelines.model_evaluation import calibrate_and_evaluate
-from autoinspect.training.base import LiteConfig, TrainConfig
+from autoinspect.training.base import TrainConfig
 from autoinspect.training.lite.export import ContractDetector, export_onnx
 from autoinspect.training.lite.model import build_detector
+from autoinspect.training.lite.photo_classifier import fit_photo_classifier
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "car-damage-full"
 
@@ -37,10 +39,13 @@ def main() -> None:
     parser.add_argument("--config", type=Path, help="the run's YAML, for its lite options (default: the defaults)")
     args = parser.parse_args()
     layout = DatasetLayout(args.data)
-    lite = TrainConfig.model_validate(yaml.safe_load(args.config.read_text())).lite if args.config else LiteConfig()
-    model = build_detector(lite, len(layout.names), args.imgsz, pretrained=False)
+    options = yaml.safe_load(args.config.read_text()) if args.config else {}
+    config = TrainConfig.model_validate({**options, "imgsz": args.imgsz})
+    model = build_detector(config.lite, len(layout.names), args.imgsz, pretrained=False)
     model.load_state_dict(torch.load(args.checkpoint, map_location="cpu", weights_only=True))
-    onnx_path = export_onnx(ContractDetector(model.eval(), args.imgsz), args.out / "model.onnx")
+    photo = fit_photo_classifier(layout, config)
+    module = ContractDetector(model.eval(), args.imgsz, photo=photo, photo_weight=config.lite.photo_weight)
+    onnx_path = export_onnx(module, args.out / "model.onnx")
     threshold = TrainConfig.model_fields["score_threshold"].default
     metadata = ModelMetadata(
         classes=layout.names,

@@ -63,6 +63,12 @@ class LiteConfig(BaseModel):
     """Share of training views placed over a damage box (the rest anywhere on the photo)."""
     colour_jitter: float = 0.3
     """Brightness, contrast and saturation factors are drawn from [1 - j, 1 + j]."""
+    photo_weight: float = Field(0.5, ge=0, le=1)
+    """Share of the photo classifier (:mod:`~autoinspect.training.lite.photo_classifier`) in each class's presence
+    log-odds, the rest being the presence head's best cell; 0 leaves the classifier out of the graph. Measured on
+    the full split in BENCHMARKS.md."""
+    photo_l2: float = Field(0.1, gt=0)
+    """L2 penalty of the photo classifier's logistic regressions (on the standardised pooled features)."""
 
     def train_size(self, imgsz: int) -> int:
         """Side of the square training inputs for a model served at ``imgsz``."""

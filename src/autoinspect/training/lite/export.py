@@ -1,5 +1,5 @@
 """The lite detector as the model contract wants it: letterboxed [0, 1] RGB in, ``[N, K, 6]`` detections and
-``[N, C]`` presence probabilities out (see :mod:`.presence`).
+``[N, C]`` presence probabilities out (see :mod:`.presence`, blended with :mod:`.photo_classifier` when there is one).
 
 Decoding (FCOS box coder, ``sqrt(cls * centerness)`` scores, top-K over all levels and classes) happens inside
 the graph, so the ONNX file is a complete detector; class-wise NMS is left to the Detector, which applies it
@@ -20,6 +20,7 @@ from torchvision.models.detection.image_list import ImageList
 from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE
 from autoinspect.training.lite.backbone import INPUT_MEAN, INPUT_STD
 from autoinspect.training.lite.model import lite_backbone, presence_head
+from autoinspect.training.lite.photo_classifier import PhotoClassifier
 from autoinspect.training.lite.presence import photo_logits
 from autoinspect.training.progress import quiet_loggers
 
@@ -52,11 +53,21 @@ class ContractDetector(nn.Module):
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, model: FCOS, imgsz: int, top_k: int = TOP_K) -> None:
+    def __init__(
+        self,
+        model: FCOS,
+        imgsz: int,
+        top_k: int = TOP_K,
+        *,
+        photo: PhotoClassifier | None = None,
+        photo_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         self.backbone = lite_backbone(model)
         self.head = model.head
         self.presence = presence_head(model)
+        self.photo = photo if photo_weight > 0 else None
+        self.photo_weight = photo_weight
         anchors = _anchors(model, imgsz)
         self.register_buffer("anchor_centres", (anchors[:, :2] + anchors[:, 2:]) / 2)
         self.register_buffer("anchor_sizes", anchors[:, 2:] - anchors[:, :2])
@@ -70,7 +81,10 @@ class ContractDetector(nn.Module):
         x = (images - self.mean) / self.std
         features = self.backbone.features(x)
         out = self.head(list(self.backbone.pyramid(features).values()))
-        presence = torch.sigmoid(photo_logits(self.presence(features)))
+        presence_logits = photo_logits(self.presence(features))
+        if self.photo is not None:
+            presence_logits = (1 - self.photo_weight) * presence_logits + self.photo_weight * self.photo(x)
+        presence = torch.sigmoid(presence_logits)
         rel = out["bbox_regression"]  # N x A x 4: distances to the sides, in anchor sizes
         centres, sizes = self.anchor_centres, self.anchor_sizes
         boxes = torch.cat([centres - rel[..., :2] * sizes, centres + rel[..., 2:] * sizes], dim=-1)

@@ -44,6 +44,7 @@ from autoinspect.training.lite.model import (
     set_backbone_trainable,
     warm_start,
 )
+from autoinspect.training.lite.photo_classifier import PhotoClassifier, fit_photo_classifier
 from autoinspect.training.lite.presence import FeatureTap, presence_loss
 from autoinspect.training.progress import val_summary
 
@@ -160,7 +161,8 @@ class LiteBackend:
                 logger.info("no better %s for %d epochs: stopping", config.select_metric, stale)
                 break
         best_score = best_score if val_scorer is not None else math.nan
-        result = self._export(model, weights, config, classes, out_dir, best_epoch, best_score, history)
+        photo = fit_photo_classifier(layout, config)
+        result = self._export(model, photo, weights, config, classes, out_dir, best_epoch, best_score, history)
         if callbacks:
             callbacks.on_train_end(result)
         return result
@@ -220,6 +222,7 @@ class LiteBackend:
     @staticmethod
     def _export(
         model: FCOS,
+        photo: PhotoClassifier | None,
         weights: Path,
         config: TrainConfig,
         classes: list[str],
@@ -230,7 +233,8 @@ class LiteBackend:
     ) -> TrainResult:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         model.cpu().eval()
-        onnx_path = export_onnx(ContractDetector(model, config.imgsz), out_dir / ONNX_FILE)
+        module = ContractDetector(model, config.imgsz, photo=photo, photo_weight=config.lite.photo_weight)
+        onnx_path = export_onnx(module, out_dir / ONNX_FILE)
         metadata = ModelMetadata(
             classes=classes,
             input_size=config.imgsz,

@@ -23,7 +23,7 @@ from autoinspect.onnx_metadata import write_metadata
 from autoinspect.pipelines.labelled_photos import load_split
 from autoinspect.pipelines.model_evaluation import calibrate_and_evaluate
 from autoinspect.training.base import TrainConfig
-from autoinspect.training.lite.export import ContractDetector, export_onnx
+from autoinspect.training.lite.export import contract_detector, export_onnx
 from autoinspect.training.lite.model import build_detector
 from autoinspect.training.lite.photo_classifier import fit_photo_classifier
 
@@ -44,7 +44,7 @@ def main() -> None:
     model = build_detector(config.lite, len(layout.names), args.imgsz, pretrained=False)
     model.load_state_dict(torch.load(args.checkpoint, map_location="cpu", weights_only=True))
     photo = fit_photo_classifier(layout, config)
-    module = ContractDetector(model.eval(), args.imgsz, photo=photo, photo_weight=config.lite.photo_weight)
+    module = contract_detector(model.eval(), config, photo)
     onnx_path = export_onnx(module, args.out / "model.onnx")
     threshold = TrainConfig.model_fields["score_threshold"].default
     metadata = ModelMetadata(

@@ -83,3 +83,21 @@ def test_the_graph_blends_the_two_presence_estimates_by_weight(weight: float, tm
     photo_bytes = sum(p.numel() * 4 for p in photo.body.parameters())
     grew = path.stat().st_size - alone.stat().st_size
     assert grew == 0 if weight == 0 else grew > photo_bytes * 0.9
+
+
+def test_box_scores_are_weighed_by_their_class_presence(tmp_path: Path) -> None:
+    """With ``box_presence_weight`` w each box scores ``score ** (1 - w) * presence ** w``, in ONNX Runtime too."""
+    torch.manual_seed(1)
+    model = build_detector(LiteConfig(), 2, 96, pretrained=False).eval()
+    module = ContractDetector(model, 96, box_presence_weight=0.4).eval()
+    images = torch.rand(2, 3, 96, 96)
+    x = (images - module.mean) / module.std
+    with torch.no_grad():
+        features = module.backbone.features(x)
+        out = module.head(list(module.backbone.pyramid(features).values()))
+        presence = torch.sigmoid(photo_logits(module.presence(features)))
+        raw = torch.sqrt(torch.sigmoid(out["cls_logits"]) * torch.sigmoid(out["bbox_ctrness"]))
+        expected = (raw.pow(0.6) * presence.unsqueeze(1).pow(0.4)).flatten(1).topk(module.top_k, dim=1).values
+    got = ort.InferenceSession(str(export_onnx(module, tmp_path / "m.onnx"))).run(None, {ONNX_INPUT: images.numpy()})
+    np.testing.assert_allclose(got[0][..., 4], expected.numpy(), atol=1e-5)
+    np.testing.assert_allclose(got[1], presence.numpy(), atol=1e-5)

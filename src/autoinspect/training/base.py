@@ -67,6 +67,9 @@ class LiteConfig(BaseModel):
     """Share of the photo classifier (:mod:`~autoinspect.training.lite.photo_classifier`) in each class's presence
     log-odds, the rest being the presence head's best cell; 0 leaves the classifier out of the graph. Measured on
     the full split in BENCHMARKS.md."""
+    box_presence_weight: float = Field(0.0, ge=0, lt=1)
+    """Each box's score becomes ``score ** (1 - w) * presence ** w`` (the presence of its class in the photo), so
+    boxes on photos that do not show the class rank below those on photos that do; 0 keeps the detector's score."""
     photo_l2: float = Field(0.1, gt=0)
     """L2 penalty of the photo classifier's logistic regressions (on the standardised pooled features)."""
 

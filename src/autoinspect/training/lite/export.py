@@ -18,6 +18,7 @@ from torchvision.models.detection import FCOS
 from torchvision.models.detection.image_list import ImageList
 
 from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE
+from autoinspect.training.base import TrainConfig
 from autoinspect.training.lite.backbone import INPUT_MEAN, INPUT_STD
 from autoinspect.training.lite.model import lite_backbone, presence_head
 from autoinspect.training.lite.photo_classifier import PhotoClassifier
@@ -61,6 +62,7 @@ class ContractDetector(nn.Module):
         *,
         photo: PhotoClassifier | None = None,
         photo_weight: float = 0.0,
+        box_presence_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.backbone = lite_backbone(model)
@@ -68,6 +70,7 @@ class ContractDetector(nn.Module):
         self.presence = presence_head(model)
         self.photo = photo if photo_weight > 0 else None
         self.photo_weight = photo_weight
+        self.box_presence_weight = box_presence_weight
         anchors = _anchors(model, imgsz)
         self.register_buffer("anchor_centres", (anchors[:, :2] + anchors[:, 2:]) / 2)
         self.register_buffer("anchor_sizes", anchors[:, 2:] - anchors[:, :2])
@@ -90,6 +93,9 @@ class ContractDetector(nn.Module):
         boxes = torch.cat([centres - rel[..., :2] * sizes, centres + rel[..., 2:] * sizes], dim=-1)
         boxes = boxes.clamp(0, self.imgsz)
         scores = torch.sqrt(torch.sigmoid(out["cls_logits"]) * torch.sigmoid(out["bbox_ctrness"]))
+        if self.box_presence_weight > 0:  # a box of a class the photo likely does not show loses score
+            weight = self.box_presence_weight
+            scores = scores.pow(1 - weight) * presence.unsqueeze(1).pow(weight)
         n_classes = scores.shape[-1]
         top_scores, flat_index = scores.flatten(1).topk(self.top_k, dim=1)
         anchor_index = torch.div(flat_index, n_classes, rounding_mode="floor")
@@ -97,6 +103,17 @@ class ContractDetector(nn.Module):
         picked = torch.gather(boxes, 1, anchor_index.unsqueeze(-1).expand(-1, -1, 4))
         detections = torch.cat([picked, top_scores.unsqueeze(-1), classes.unsqueeze(-1)], dim=-1)
         return detections, presence
+
+
+def contract_detector(model: FCOS, config: TrainConfig, photo: PhotoClassifier | None) -> ContractDetector:
+    """The module to export for a trained model, with the recipe's presence blend and box rescoring."""
+    return ContractDetector(
+        model,
+        config.imgsz,
+        photo=photo,
+        photo_weight=config.lite.photo_weight,
+        box_presence_weight=config.lite.box_presence_weight,
+    )
 
 
 def export_onnx(module: ContractDetector, path: Path) -> Path:

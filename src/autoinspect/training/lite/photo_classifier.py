@@ -76,19 +76,23 @@ class PhotoClassifier(nn.Module):
         logits: torch.Tensor = self.linear(self.features(x))
         return logits
 
-    def fit(self, photos: LayoutSplit, num_classes: int, l2: float) -> None:
-        """Fit on whole letterboxed photos (``[0, 1]`` images and their targets), each with its mirror image."""
+    def pooled_features(self, photos: LayoutSplit, *, mirrored: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw pooled features ``[N, D]`` of whole letterboxed photos and their 0/1 class labels ``[N, C]``; with
+        ``mirrored`` each photo's mirror image follows it as a row of its own (2N rows)."""
         mean, std = torch.tensor(INPUT_MEAN).view(1, 3, 1, 1), torch.tensor(INPUT_STD).view(1, 3, 1, 1)
         rows, labels = [], []
         with torch.no_grad():
             for index in progress_bar(range(len(photos)), "photo classifier", unit="photo"):
                 image, target = photos[index]
-                both = (torch.stack([image, image.flip(-1)]) - mean) / std
-                rows.append(pooled(self.body(both)))
-                present = torch.zeros(num_classes)
+                views = torch.stack([image, image.flip(-1)] if mirrored else [image])
+                rows.append(pooled(self.body((views - mean) / std)))
+                present = torch.zeros(photos.n_classes)
                 present[target["labels"]] = 1.0
-                labels.extend([present, present])
-        x, y = torch.cat(rows), torch.stack(labels)
+                labels.extend([present] * len(views))
+        return torch.cat(rows), torch.stack(labels)
+
+    def fit(self, x: torch.Tensor, y: torch.Tensor, l2: float) -> None:
+        """Fit on raw pooled features and labels (:meth:`pooled_features`), standardising on them first."""
         self.centre.copy_(x.mean(0))
         self.scale.copy_(x.std(0).clamp(min=1e-6))
         weight, bias = fit_logistic((x - self.centre) / self.scale, y, l2)
@@ -104,7 +108,7 @@ def fit_photo_classifier(layout: DatasetLayout, config: TrainConfig) -> PhotoCla
         return None
     photos = LayoutSplit(layout, Split.TRAIN, config.imgsz, config.lite, augment=False)
     classifier = PhotoClassifier(config.lite.variant, len(layout.names))
-    classifier.fit(photos, len(layout.names), config.lite.photo_l2)
+    classifier.fit(*classifier.pooled_features(photos, mirrored=True), config.lite.photo_l2)
     return classifier
 
 

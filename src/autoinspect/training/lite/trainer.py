@@ -34,7 +34,7 @@ from autoinspect.training.base import (
 )
 from autoinspect.training.device import resolve_device
 from autoinspect.training.lite.dataset import LayoutSplit, collate
-from autoinspect.training.lite.export import ContractDetector, export_onnx
+from autoinspect.training.lite.export import ContractDetector, contract_detector, export_onnx
 from autoinspect.training.lite.model import (
     backbone_parameters,
     build_detector,
@@ -216,7 +216,7 @@ class LiteBackend:
     ) -> Mapping[str, float]:
         if val_scorer is None:
             return {}
-        module = ContractDetector(model, config.imgsz).to(device)
+        module = contract_detector(model, config, None).to(device)  # the photo classifier comes after training
         return val_scorer(torch_predictor(module, device))
 
     @staticmethod
@@ -233,7 +233,7 @@ class LiteBackend:
     ) -> TrainResult:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         model.cpu().eval()
-        module = ContractDetector(model, config.imgsz, photo=photo, photo_weight=config.lite.photo_weight)
+        module = contract_detector(model, config, photo)
         onnx_path = export_onnx(module, out_dir / ONNX_FILE)
         metadata = ModelMetadata(
             classes=classes,

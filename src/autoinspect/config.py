@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -253,6 +253,56 @@ class QualityGateSettings(BaseModel):
     more)."""
 
 
+class SamplingRule(BaseModel):
+    """One rule of the review sampler: ``share`` of the answers it matches joins the review queue, at most
+    ``per_hour`` of them in any hour. Filters left empty match every answer.
+
+    Example:
+        >>> SamplingRule(name="dents", share=0.2, verdict_class="dent").per_hour
+        20
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """Shown in the review queue (``sampled_for``), the metrics and the KPIs."""
+    share: float = Field(gt=0, le=1)
+    per_hour: int = Field(20, ge=1)
+    """Cap over the last hour (a sliding window), so a burst of traffic cannot flood the reviewers."""
+    verdict_class: str | None = None
+    """Only answers whose verdict names this class (``"None"``: only answers of no damage)."""
+    caller: str | None = None
+    """Only answers to this API key (each dealer, insurer or fleet sends with a key of its own)."""
+    confidence_between: tuple[float, float] | None = None
+    """Only answers whose ``confidence`` lies in ``[lo, hi)``: low-margin answers, wider than the review band."""
+
+    @field_validator("confidence_between")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 <= value[0] < value[1] <= 1:
+            raise ValueError(f"confidence_between must be [lo, hi) with 0 <= lo < hi <= 1, got {list(value)}")
+        return value
+
+
+class ReviewSamplingSettings(BaseModel):
+    """Answers sent to the review queue besides the review band, so reviewers also see what teaches most: a
+    random share measures the model's real precision on traffic, per-class, per-caller and low-margin shares look
+    where it is weakest. Rules are tried in order; an answer joins for the first rule that draws it. No rule by
+    default: only the review band fills the queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[SamplingRule] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, value: list[SamplingRule]) -> list[SamplingRule]:
+        names = [rule.name for rule in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sampling rule names must be unique, got {names}")
+        return value
+
+
 class UiSettings(BaseModel):
     """The operator UI (Streamlit): which API it talks to, where it listens, how long a sign-in lasts.
 
@@ -291,6 +341,7 @@ class Settings(BaseSettings):
     continuous_training: TriggerSettings = Field(default_factory=TriggerSettings)
     inspections: InspectionSettings = Field(default_factory=InspectionSettings)
     quality_gate: QualityGateSettings = Field(default_factory=QualityGateSettings)
+    review_sampling: ReviewSamplingSettings = Field(default_factory=ReviewSamplingSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
 
     @field_validator("classes")

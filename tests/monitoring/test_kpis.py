@@ -122,3 +122,24 @@ def test_only_shadows_answer_nothing() -> None:
 def test_window_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         compute_kpis(ENTRIES, REVIEWS, window=timedelta(0))
+
+
+def test_sampled_answers_are_counted_per_rule_with_what_their_reviews_found() -> None:
+    entries = [
+        entry("a", "None").model_copy(update={"sampled_for": "random"}),
+        entry("b", ["scratch"]).model_copy(update={"sampled_for": "random"}),
+        entry("c", ["dent"]).model_copy(update={"sampled_for": "dents"}),
+        entry("d", ["dent"], needs_review=True),  # the review band's, not a sample
+    ]
+    reviews = [
+        review("a", [], ReviewDecision.ACCEPTED),
+        review("b", [], ReviewDecision.CORRECTED),  # a confident scratch that was not there
+        review("d", [], ReviewDecision.CORRECTED),
+    ]
+    kpis = compute_kpis(entries, reviews, window=timedelta(hours=1))
+    assert set(kpis.samples) == {"random", "dents"}
+    random_rule, dents = kpis.samples["random"], kpis.samples["dents"]
+    assert (random_rule.sampled, random_rule.reviewed, random_rule.overridden) == (2, 2, 1)
+    assert random_rule.override_rate == 0.5
+    assert (dents.sampled, dents.reviewed, dents.override_rate) == (1, 0, None)
+    assert kpis.review_rate == 0.25  # sampled answers were decided by the model: only the band counts

@@ -11,13 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from postgres import postgres_schema
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from autoinspect.store import ApiKeys, InspectionRecord, Scope, create_schema, make_engine
-from autoinspect.store.migrate import VERSION_TABLE, current_revision, head_revision
+from autoinspect.store.migrate import BASELINE, VERSION_TABLE, current_revision, head_revision, migration_config
 from autoinspect.store.tables import Base
 
 
@@ -50,13 +51,15 @@ def test_a_store_made_before_migrations_is_stamped_then_upgraded_and_keeps_its_r
     backend: str, tmp_path: Path
 ) -> None:
     with _bare_engine(backend, tmp_path) as engine:
-        before = [table for table in Base.metadata.sorted_tables if table.name != InspectionRecord.__tablename__]
-        Base.metadata.create_all(engine, tables=before)  # what create_schema did before it migrated
+        with engine.begin() as connection:  # what create_schema made before it migrated: the baseline's tables
+            command.upgrade(migration_config(connection), BASELINE)
+            connection.execute(text(f"DROP TABLE {VERSION_TABLE}"))
         token = ApiKeys(engine).create("old-key", (Scope.INSPECT,)).token
         create_schema(engine)
         with engine.connect() as connection:
             assert current_revision(connection) == head_revision()
         assert InspectionRecord.__tablename__ in inspect(engine).get_table_names()
+        assert "sampled_for" in {column["name"] for column in inspect(engine).get_columns("predictions")}
         found = ApiKeys(engine).verify(token)
         assert found is not None and found.name == "old-key"
         create_schema(engine)  # again: nothing to do

@@ -46,6 +46,21 @@ class VersionCounts(BaseModel):
     overridden: int = 0
 
 
+class SampleCounts(BaseModel):
+    """What one review-sampling rule sent to the queue in the window, and what its reviews found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sampled: int
+    """Confident answers the rule sent to the review queue."""
+    reviewed: int
+    """Reviews made in the window of those answers."""
+    overridden: int
+    override_rate: float | None
+    """Share of those reviews that corrected the model: for a random rule, the error rate of confident answers
+    on real traffic (1 - precision of what the model was sure of)."""
+
+
 class Kpis(BaseModel):
     """The KPIs of one window; rates are in [0, 1] and ``None`` when their group is empty."""
 
@@ -79,6 +94,8 @@ class Kpis(BaseModel):
     throughput_per_hour: float
     """Answers per hour of the window."""
     per_version: dict[str, VersionCounts]
+    samples: dict[str, SampleCounts] = {}
+    """Per review-sampling rule (``review_sampling.rules``), the answers it drew and their reviews."""
 
 
 def compute_kpis(entries: Sequence[PredictionEntry], reviews: Sequence[Review], *, window: timedelta) -> Kpis:
@@ -119,6 +136,7 @@ def compute_kpis(entries: Sequence[PredictionEntry], reviews: Sequence[Review], 
         latency_p95_ms=float(np.percentile(latencies, 95)) if latencies.size else None,
         throughput_per_hour=len(answers) / hours,
         per_version=_per_version(entries, reviews),
+        samples=_samples(answers, paired),
     )
 
 
@@ -138,6 +156,23 @@ def _per_version(entries: Sequence[PredictionEntry], reviews: Sequence[Review]) 
         version["reviewed"] += 1
         version["overridden"] += review.overrode
     return {name: VersionCounts(**counter) for name, counter in sorted(counts.items())}
+
+
+def _samples(
+    answers: Sequence[PredictionEntry], paired: Sequence[tuple[Review, PredictionEntry]]
+) -> dict[str, SampleCounts]:
+    drawn = Counter(entry.sampled_for for entry in answers if entry.sampled_for is not None)
+    reviewed = Counter(entry.sampled_for for _, entry in paired if entry.sampled_for is not None)
+    overridden = Counter(entry.sampled_for for review, entry in paired if entry.sampled_for and review.overrode)
+    return {
+        rule: SampleCounts(
+            sampled=drawn[rule],
+            reviewed=reviewed[rule],
+            overridden=overridden[rule],
+            override_rate=_rate(overridden[rule], reviewed[rule]),
+        )
+        for rule in sorted(drawn.keys() | reviewed.keys())
+    }
 
 
 def _rate(part: int, whole: int) -> float | None:

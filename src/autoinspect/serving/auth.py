@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import HTTPException, Request, Security, status
+from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from autoinspect.errors import ConfigError
@@ -82,3 +82,8 @@ def _key_store(request: Request) -> ApiKeys:
         # A wiring mistake in the app, not the client's fault: it surfaces as a 500 and in the server log.
         raise ConfigError("app.state.api_keys must be an autoinspect.store.ApiKeys before protected routes are served")
     return keys
+
+
+InspectKey = Annotated[ApiKey, Depends(require_scope(Scope.INSPECT))]
+"""A route's caller with the inspect scope; its name is the inspection's author and what per-caller
+review-sampling rules match."""

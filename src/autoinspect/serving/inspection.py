@@ -24,6 +24,7 @@ from autoinspect.monitoring.features import live_features
 from autoinspect.serving.metrics import ServiceMetrics, verdict_label
 from autoinspect.serving.photo_quality import measure, retake_reasons
 from autoinspect.serving.replica import Replica
+from autoinspect.serving.review_sampler import ReviewSampler
 from autoinspect.serving.router import LoadedModel, assign
 from autoinspect.serving.schemas import InspectResult
 from autoinspect.serving.vehicle import sized
@@ -87,8 +88,10 @@ class Inspector:
         settings: ServingSettings,
         size_cutoffs: Mapping[VehicleView, tuple[float, float]] | None = None,
         quality_gate: QualityGateSettings | None = None,
+        sampler: ReviewSampler | None = None,
     ) -> None:
         self._replica = replica
+        self._sampler = sampler or ReviewSampler([])
         self._gate = quality_gate or QualityGateSettings()
         self._size_cutoffs = size_cutoffs or {}
         self._writer = writer
@@ -100,14 +103,18 @@ class Inspector:
         self._run_slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
         self._decode_slots = threading.BoundedSemaphore(settings.max_concurrent_decodes)
 
-    def inspect(self, photos: Sequence[Photo], *, request_id: str, vehicle_id: str | None) -> list[InspectResult]:
-        """Answer each photo; one photo keeps ``request_id``, a batch numbers them ``<request_id>.<index>``.
+    def inspect(
+        self, photos: Sequence[Photo], *, request_id: str, vehicle_id: str | None, caller: str | None = None
+    ) -> list[InspectResult]:
+        """Answer each photo; one photo keeps ``request_id``, a batch numbers them ``<request_id>.<index>``;
+        ``caller`` (the API key's name) is what per-caller review-sampling rules match.
 
         Raises:
             RequestRejectedError: a photo is not a decodable image (422) or too large (413).
             NotReadyError: no champion model is loaded.
         """
-        return [answered.answer for answered in self.answer(photos, request_id=request_id, vehicle_id=vehicle_id)]
+        answers = self.answer(photos, request_id=request_id, vehicle_id=vehicle_id, caller=caller)
+        return [answered.answer for answered in answers]
 
     def answer(
         self,
@@ -117,6 +124,7 @@ class Inspector:
         vehicle_id: str | None,
         views: Sequence[VehicleView | None] | None = None,
         numbered: bool = False,
+        caller: str | None = None,
     ) -> list[Answered]:
         """:meth:`inspect`, with where each photo was stored; ``numbered`` numbers even a single photo, and
         ``views`` (one per photo, when known) size the damage found (``inspections.size_cutoffs``).
@@ -154,6 +162,7 @@ class Inspector:
                 features=features[index],
                 image_sha256=shas[index],
                 vehicle_id=vehicle_id,
+                sampled_for=self._sample(predictions.get(index), caller),
             )
             self._log(entry)
             view = views[index] if views else None
@@ -235,6 +244,16 @@ class Inspector:
             raise RequestRejectedError(413 if too_large else 422, "cannot read the photo(s): " + "; ".join(problems))
         return decoded
 
+    def _sample(self, prediction: Prediction | None, caller: str | None) -> str | None:
+        """The sampling rule that sends this confident answer for review, if any (retakes and answers the
+        review band already flagged are not drawn: they are in the queue or have nothing to review)."""
+        if prediction is None or prediction.needs_review:
+            return None
+        rule = self._sampler.pick(prediction.verdict.names, prediction.max_score, caller=caller)
+        if rule is not None:
+            self._metrics.review_samples.labels(rule).inc()
+        return rule
+
     def _log(self, entry: PredictionEntry) -> None:
         self._writer.submit(entry)
         self._metrics.inspections.labels(verdict_label(entry.verdict), entry.model_version, entry.route.value).inc()
@@ -292,6 +311,7 @@ def _entry(
     features: dict[str, FeatureValue] | None,
     image_sha256: str | None,
     vehicle_id: str | None,
+    sampled_for: str | None = None,
 ) -> PredictionEntry:
     """The log entry of one photo; ``prediction`` None is a photo the quality gate refused (a retake)."""
     return PredictionEntry(
@@ -306,4 +326,5 @@ def _entry(
         features=features,
         image_sha256=image_sha256,
         vehicle_id=vehicle_id,
+        sampled_for=sampled_for,
     )

@@ -46,8 +46,14 @@ class ServiceMetrics:
         )
         self.needs_review = Counter(
             "autoinspect_needs_review",
-            "Answered photos sent to the review queue, by model version",
+            "Answered photos the review band flagged for the review queue, by model version",
             ["model_version"],
+            registry=self.registry,
+        )
+        self.review_samples = Counter(
+            "autoinspect_review_samples",
+            "Confident answers a review-sampling rule sent to the review queue, by rule",
+            ["rule"],
             registry=self.registry,
         )
         self.errors = Counter(

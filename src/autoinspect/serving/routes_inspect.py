@@ -9,11 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from autoinspect.serving.auth import require_scope
+from autoinspect.serving.auth import InspectKey
 from autoinspect.serving.schemas import ErrorBody, InspectBatchJson, InspectBatchResult, InspectJson, InspectResult
 from autoinspect.serving.service import Service, current_service
 from autoinspect.serving.uploads import JSON, MULTIPART, REQUEST_ID_HEADER, read_photos, request_id
-from autoinspect.store import Scope
 
 router = APIRouter(tags=["inspect"])
 
@@ -83,17 +82,19 @@ def request_body(properties: dict[str, Any], required: list[str], json_model: ty
     responses=INSPECT_ERRORS,
     openapi_extra=request_body({"image": BINARY, "vehicle_id": VEHICLE_ID}, ["image"], InspectJson),
     summary="Inspect one photo",
-    dependencies=[Depends(require_scope(Scope.INSPECT))],
 )
 async def inspect(
     request: Request,
     state: Annotated[Service, Depends(current_service)],
+    key: InspectKey,
 ) -> InspectResult:
     """Find scratches and dents in one photo: ``verdict`` is ``["None"]`` or the damage classes found, with
     ``damaged`` and ``confidence``."""
     rid = request_id(request, uuid.uuid4().hex)
     photos, vehicle = await read_photos(request, field="image", max_files=1)
-    results = await run_in_threadpool(state.inspector.inspect, photos, request_id=rid, vehicle_id=vehicle)
+    results = await run_in_threadpool(
+        state.inspector.inspect, photos, request_id=rid, vehicle_id=vehicle, caller=key.name
+    )
     return results[0]
 
 
@@ -103,15 +104,17 @@ async def inspect(
     responses=INSPECT_ERRORS,
     openapi_extra=request_body({"images": PHOTOS, "vehicle_id": VEHICLE_ID}, ["images"], InspectBatchJson),
     summary="Inspect several photos of one vehicle",
-    dependencies=[Depends(require_scope(Scope.INSPECT))],
 )
 async def inspect_batch(
     request: Request,
     state: Annotated[Service, Depends(current_service)],
+    key: InspectKey,
 ) -> InspectBatchResult:
     """Several photos in one model run; all of them answered by the same model version."""
     rid = request_id(request, uuid.uuid4().hex)
     limit = state.settings.serving.max_batch_files
     photos, vehicle = await read_photos(request, field="images", max_files=limit)
-    results = await run_in_threadpool(state.inspector.inspect, photos, request_id=rid, vehicle_id=vehicle)
+    results = await run_in_threadpool(
+        state.inspector.inspect, photos, request_id=rid, vehicle_id=vehicle, caller=key.name
+    )
     return InspectBatchResult(request_id=rid, results=results, latency_ms=results[0].latency_ms)

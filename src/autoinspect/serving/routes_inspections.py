@@ -20,7 +20,7 @@ from pydantic import AwareDatetime, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from autoinspect.domain import VehicleView
-from autoinspect.serving.auth import require_scope
+from autoinspect.serving.auth import InspectKey
 from autoinspect.serving.inspection import Photo, RequestRejectedError
 from autoinspect.serving.inspection_report import render_report
 from autoinspect.serving.routes_inspect import INSPECT_ERRORS, PHOTOS, VEHICLE_ID, request_body
@@ -45,7 +45,7 @@ from autoinspect.serving.uploads import (
     unsupported_media,
 )
 from autoinspect.serving.vehicle import summarise
-from autoinspect.store import ApiKey, Scope, StoredInspection
+from autoinspect.store import StoredInspection
 
 router = APIRouter(tags=["inspections"])
 
@@ -59,7 +59,6 @@ def _iso_only(value: object) -> object:
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]")
 IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
-InspectKey = Annotated[ApiKey, Depends(require_scope(Scope.INSPECT))]
 State = Annotated[Service, Depends(current_service)]
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {
     401: INSPECT_ERRORS[401],
@@ -187,7 +186,7 @@ def _inspect(
 ) -> StoredInspection:
     """Answer the photos (each logged under ``<inspection id>.<index>``), summarise, and store the whole."""
     results = state.inspector.answer(
-        photos, request_id=inspection_id, vehicle_id=vehicle_id, views=views, numbered=True
+        photos, request_id=inspection_id, vehicle_id=vehicle_id, views=views, numbered=True, caller=actor
     )
     answered = [
         InspectionPhoto(

@@ -12,6 +12,7 @@ from autoinspect.config import Settings
 from autoinspect.serving.inspection import Inspector
 from autoinspect.serving.metrics import ServiceMetrics
 from autoinspect.serving.replica import ModelLoader, Replica
+from autoinspect.serving.review_sampler import ReviewSampler
 from autoinspect.store import (
     ApiKeys,
     BackgroundWriter,
@@ -80,6 +81,7 @@ def open_service(settings: Settings, *, metrics: ServiceMetrics, loader: ModelLo
         settings=settings.serving,
         size_cutoffs=settings.inspections.size_cutoffs,
         quality_gate=settings.quality_gate,
+        sampler=ReviewSampler(settings.review_sampling.rules),
     )
     return Service(
         settings,

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from autoinspect.store.database import insert_ignoring_duplicates
@@ -55,10 +55,10 @@ class PredictionLog:
         return self._entries(query)
 
     def needs_review(self, limit: int) -> list[PredictionEntry]:
-        """The newest ``limit`` entries flagged for a human look: the head of the review queue."""
+        """The newest ``limit`` entries flagged for a human look or drawn for review: the head of the review queue."""
         query = (
             select(PredictionRecord)
-            .where(PredictionRecord.needs_review.is_(True))
+            .where(or_(PredictionRecord.needs_review.is_(True), PredictionRecord.sampled_for.is_not(None)))
             .order_by(PredictionRecord.created_at.desc(), PredictionRecord.id.desc())
             .limit(limit)
         )

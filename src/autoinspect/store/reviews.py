@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, Engine, String, func, insert, select
+from sqlalchemy import JSON, Engine, String, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -182,12 +182,13 @@ class ReviewLog:
             return [Review.model_validate(record) for record in session.scalars(query)]
 
     def pending(self, limit: int) -> list[PredictionEntry]:
-        """Flagged answers (never shadows) that nobody reviewed yet, newest first: the review queue."""
+        """Answers flagged by the review band or drawn by a sampling rule (never shadows) that nobody reviewed yet,
+        newest first: the review queue."""
         reviewed = select(ReviewRecord.request_id)
         query = (
             select(PredictionRecord)
             .where(
-                PredictionRecord.needs_review.is_(True),
+                or_(PredictionRecord.needs_review.is_(True), PredictionRecord.sampled_for.is_not(None)),
                 PredictionRecord.route != "shadow",
                 PredictionRecord.request_id.not_in(reviewed),
             )

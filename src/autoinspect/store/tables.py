@@ -80,6 +80,7 @@ class PredictionRecord(Base):
     features: Mapped[dict[str, Any] | None] = mapped_column(_JSON, nullable=True)
     image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     vehicle_id: Mapped[str | None] = mapped_column(String(128))
+    sampled_for: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class PredictionEntry(BaseModel):
@@ -112,6 +113,14 @@ class PredictionEntry(BaseModel):
     image_sha256: str | None = None
     """Key of the photo in the :class:`~autoinspect.store.image_store.ImageStore`, when images are kept."""
     vehicle_id: str | None = None
+    sampled_for: str | None = None
+    """The review-sampling rule that sent this answer to the review queue although the model was sure (see
+    :mod:`~autoinspect.serving.review_sampler`); ``None`` for answers the rules did not draw."""
+
+    @property
+    def in_review_queue(self) -> bool:
+        """Flagged by the model's review band or drawn by a sampling rule (shadows never are)."""
+        return self.route is not Route.SHADOW and (self.needs_review or self.sampled_for is not None)
 
     @field_validator("verdict")
     @classmethod

@@ -64,6 +64,13 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class SampleFigures(_Lenient):
+    sampled: int = 0
+    reviewed: int = 0
+    overridden: int = 0
+    override_rate: float | None = None
+
+
 class KpiFigures(_Lenient):
     answered: int = 0
     automation_rate: float | None = None
@@ -72,6 +79,7 @@ class KpiFigures(_Lenient):
     none_rate: float | None = None
     retake_rate: float | None = None
     latency_p95_ms: float | None = None
+    samples: dict[str, SampleFigures] = {}
 
 
 class SentAlert(_Lenient):

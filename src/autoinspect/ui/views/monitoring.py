@@ -41,6 +41,14 @@ def render(settings: Settings) -> None:
     ]
     for column, (label, value) in zip(columns, figures, strict=True):
         column.metric(label, value)
+    if latest.kpis.samples:
+        st.subheader("Review sampling (latest window)")
+        st.caption("Confident answers each sampling rule sent to the review queue, and what their reviews found.")
+        rows = [
+            {"rule": rule, **counts.model_dump(exclude={"override_rate"}), "corrected": share(counts.override_rate)}
+            for rule, counts in latest.kpis.samples.items()
+        ]
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
     table = pd.DataFrame(kpi_rows(runs))
     st.subheader("KPIs over time")
     st.line_chart(table, x="window_end", y=list(KPI_RATES))

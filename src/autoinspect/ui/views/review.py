@@ -66,7 +66,8 @@ def labels_from_rows(rows: list[dict[Any, Any]]) -> list[LabelBox]:
 def _show_entry(entry: PredictionEntry, images: ImageStore, settings: Settings) -> None:
     rid = entry.request_id
     when = f"{entry.created_at:%Y-%m-%d %H:%M}"
-    st.markdown(f"**{rid}** · model v{entry.model_version} · verdict **{entry.verdict_text}** · {when}")
+    why = "unsure (review band)" if entry.needs_review else f"sampled by rule `{entry.sampled_for}`"
+    st.markdown(f"**{rid}** · model v{entry.model_version} · verdict **{entry.verdict_text}** · {when} · {why}")
     photo, actions = st.columns([3, 2])
     with photo:
         content = images.find(entry.image_sha256)

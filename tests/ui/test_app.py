@@ -24,7 +24,7 @@ from autoinspect.drawing import _free_spot, draw_regions
 from autoinspect.pipelines.dataset import prepare_dataset
 from autoinspect.pipelines.monitoring import run_monitoring
 from autoinspect.registry.aliases import alias_history
-from autoinspect.store import Scope
+from autoinspect.store import PredictionEntry, PredictionLog, Route, Scope, make_engine
 from autoinspect.ui import APP_PATH
 from autoinspect.ui.client import ApiClient, ApiError, InspectAnswer
 from autoinspect.ui.views.inspect import inspect_photos, visible
@@ -258,11 +258,20 @@ def test_monitoring_page_charts_the_runs(ui_env: KeyFactory, server: str, regist
     wait_for_log(registry, 1)
     first = run_monitoring(registry, until=datetime.now(UTC) - timedelta(seconds=1), hours=1)
     time.sleep(1.1)  # run folders are stamped by the second
+    sampled = PredictionEntry(
+        request_id="sampled-1", model_version="1", route=Route.CHAMPION, verdict="None", needs_review=False,
+        max_score=0.05, latency_ms=5.0, sampled_for="random",
+    )  # fmt: skip
+    PredictionLog(make_engine(registry.store_url)).write([sampled])
     second = run_monitoring(registry, hours=1)
     assert first.folder != second.folder
     at = _app("Monitoring", key=key)
     text = _texts(at)
-    assert "2 run(s)" in text and "Review rate=100.0%" in text, text
+    assert "2 run(s)" in text and "Review rate=50.0%" in text, text
+    samples = next(frame.value for frame in at.dataframe if "rule" in frame.value.columns)
+    assert samples.to_dict("records") == [
+        {"rule": "random", "sampled": 1, "reviewed": 0, "overridden": 0, "corrected": "n/a"}
+    ]
     assert len(at.get("vega_lite_chart")) == 3
     assert "No alert sent" in text or at.dataframe
 

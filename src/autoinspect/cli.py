@@ -389,6 +389,33 @@ def evaluate(
 
 
 @app.command()
+def compare(
+    baseline: Annotated[str, typer.Argument(help="The model in service: an .onnx file, a registry version or alias.")],
+    candidate: Annotated[str, typer.Argument(help="The model to compare with it (e.g. challenger).")],
+    data: Annotated[str, typer.Option(help="Dataset version (name, name@digest).")],
+    split: Annotated[Split, typer.Option()] = Split.TEST,
+    out: Annotated[Path | None, typer.Option(help="Folder for the report (default: under the home).")] = None,
+) -> None:
+    """The photos where two models answer differently, costliest first (verdicts the candidate breaks, then those
+    it fixes), with both answers drawn side by side in an HTML report."""
+    from autoinspect.pipelines.model_comparison import compare_on_dataset
+
+    settings = _settings()
+    folder = out or settings.comparisons_dir / f"{_slug(baseline)}-vs-{_slug(candidate)}"
+    comparison = compare_on_dataset(settings, baseline, candidate, data, split, folder)
+    counts = ", ".join(f"{kind.value} {count}" for kind, count in comparison.counts.items())
+    typer.echo(f"{comparison.photos} photos: {comparison.identical} answered alike; {counts}")
+    for d in comparison.differences[:10]:
+        typer.echo(f"  {d.kind.value:<15} {d.image_id}: {' '.join(d.baseline)} -> {' '.join(d.candidate)}")
+    typer.echo(f"report: {folder / 'comparison.html'}")
+
+
+def _slug(model: str) -> str:
+    """A model reference as a folder-name part (an ONNX path becomes its file stem)."""
+    return Path(model).stem if model.endswith(".onnx") else model
+
+
+@app.command()
 def register(
     run: Annotated[str, typer.Option(help="MLflow run id printed by `autoinspect train`.")],
     force: Annotated[

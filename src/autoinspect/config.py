@@ -422,6 +422,11 @@ class Settings(BaseSettings):
         return self.reports_dir / "monitoring"
 
     @property
+    def comparisons_dir(self) -> Path:
+        """Photo-by-photo comparisons of two models (``autoinspect compare``, and each challenger's)."""
+        return self.reports_dir / "comparisons"
+
+    @property
     def annotations_inbox(self) -> Path:
         """Reviewed corrections exported as annotations (YOLO layout + provenance), waiting for the next version."""
         return self.home / "annotations" / "inbox"

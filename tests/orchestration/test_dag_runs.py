@@ -58,7 +58,15 @@ TINY = {"epochs": 1, "imgsz": 96, "batch": 8, "workers": 0}
 WINDOW = 30
 """Answers per monitoring window: the default ``min_window_size``, so every comparison is made."""
 DENT = Box(x1=0.3, y1=0.3, x2=0.6, y2=0.6)
-STEPS = ["check_triggers", "merge_annotations", "train_challenger", "register_challenger", "start_canary", "decide"]
+STEPS = [
+    "check_triggers",
+    "merge_annotations",
+    "train_challenger",
+    "register_challenger",
+    "compare_with_champion",
+    "start_canary",
+    "decide",
+]
 
 
 @pytest.fixture
@@ -344,6 +352,8 @@ def test_training_dag_then_continuous_training_dag_puts_a_challenger_on_canary(
     assert _states(run) == {step: "success" for step in STEPS[:-1]} | {"decide": "skipped"}
     assert _reschedules(run, "decide") >= 1  # poked, "waiting", rescheduled (not held in one long poke)
     assert _return_value(run, "register_challenger") == 2
+    assert "v2 against the champion on" in _return_value(run, "compare_with_champion")
+    assert (settings.comparisons_dir / "v2" / "comparison.html").is_file()
     assert [model.version for model in list_versions(settings)] == [1, 2]
     assert get_by_alias(settings, CHAMPION).version == 1  # type: ignore[union-attr]
     assert get_by_alias(settings, CHALLENGER).version == 2  # type: ignore[union-attr]

@@ -101,10 +101,25 @@ def test_continuous_training_dag(dagbag: Any) -> None:
     from autoinspect.orchestration.assets import ANNOTATIONS
 
     dag = dagbag.dags["autoinspect_continuous_training"]
-    steps = ["check_triggers", "merge_annotations", "train_challenger", "register_challenger", "start_canary", "decide"]
+    steps = [
+        "check_triggers",
+        "merge_annotations",
+        "train_challenger",
+        "register_challenger",
+        "compare_with_champion",
+        "start_canary",
+        "decide",
+    ]
     assert sorted(dag.task_ids) == sorted(steps)
-    # the fired triggers also reach register_challenger, which records the pass with them
-    extra = {("register_challenger", "decide"), ("check_triggers", "register_challenger")}
+    # the fired triggers also reach register_challenger, which records the pass with them; the comparison reads
+    # the run and the dataset too; the canary and its decision need the version
+    extra = {
+        ("check_triggers", "register_challenger"),
+        ("merge_annotations", "compare_with_champion"),
+        ("train_challenger", "compare_with_champion"),
+        ("register_challenger", "start_canary"),
+        ("register_challenger", "decide"),
+    }
     assert _edges(dag) == set(itertools.pairwise(steps)) | extra
     short_circuits = {task.task_id for task in dag.tasks if isinstance(task, ShortCircuitOperator)}
     assert short_circuits == {"check_triggers", "merge_annotations", "register_challenger"}

@@ -129,6 +129,9 @@ def test_the_loop_retrains_canaries_promotes_and_rolls_back(
         challenger_run = MlflowClient().get_run(get_by_alias(settings, CHALLENGER).run_id)  # type: ignore[union-attr, arg-type]
         newdata = {key for key in challenger_run.data.metrics if key.startswith("newdata/")}
         assert {"newdata/map50", "newdata/champion/map50"} <= newdata  # scored on the reviewed photos too
+        artifacts = {a.path for a in MlflowClient().list_artifacts(challenger_run.info.run_id, "comparison")}
+        assert {"comparison/comparison.html", "comparison/comparison.csv"} <= artifacts  # what changed, per photo
+        assert (settings.comparisons_dir / "v2" / "comparison.json").is_file()
         assert get_deployment(settings).mode is DeploymentMode.CANARY
         _wait_for(client, inspector, CHALLENGER, 2)
 

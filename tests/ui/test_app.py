@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 from PIL import Image
@@ -19,9 +20,12 @@ from served import KeyFactory, inspect_red, jpeg, wait_for_log
 from streamlit.testing.v1 import AppTest
 
 from autoinspect.config import Settings, get_settings
-from autoinspect.domain import Box, Detection
+from autoinspect.domain import Annotation, Box, Detection, Verdict
 from autoinspect.drawing import _free_spot, draw_regions
+from autoinspect.evaluation.comparison import Answer, compare_models
 from autoinspect.pipelines.dataset import prepare_dataset
+from autoinspect.pipelines.labelled_photos import LabelledPhoto
+from autoinspect.pipelines.model_comparison import write_report
 from autoinspect.pipelines.monitoring import run_monitoring
 from autoinspect.registry.aliases import alias_history
 from autoinspect.store import PredictionEntry, PredictionLog, Route, Scope, make_engine
@@ -294,3 +298,28 @@ def test_captions_of_overlapping_boxes_do_not_cover_each_other() -> None:
     second = _free_spot((12.0, 12.0, 62.0, 26.0), [first], height=200)
     assert second[1] >= first[3] and second[3] - second[1] == 14  # moved below, same size
     assert _free_spot((100.0, 10.0, 150.0, 24.0), [first], height=200) == (100.0, 10.0, 150.0, 24.0)  # free already
+
+
+def test_models_page_shows_what_a_challenger_changes_photo_by_photo(ui_env: KeyFactory, registry: Settings) -> None:
+    """The comparison continuous training writes for a challenger: counts, the photos listed, both answers drawn."""
+    dent = Detection(label="dent", box=Box(x1=0.2, y1=0.2, x2=0.5, y2=0.5), confidence=0.9)
+    truth = [Annotation(label="dent", box=dent.box)]
+    photos = [
+        LabelledPhoto(image_id=f"test/p{i}.jpg", rgb=np.full((60, 80, 3), 90, np.uint8), truth=t, attributes={})
+        for i, t in enumerate([truth, [], []])
+    ]
+    dented, clean = Answer(Verdict.from_labels(["dent"]), [dent]), Answer(Verdict(), [])
+    rows = [
+        ("test/p0.jpg", Verdict.from_labels(["dent"]), clean, dented),  # fixed
+        ("test/p1.jpg", Verdict(), clean, dented),  # regressed
+        ("test/p2.jpg", Verdict(), clean, clean),
+    ]
+    write_report(compare_models("champion", "2", rows), photos, registry.comparisons_dir / "v2", "demo")
+    at = _app("Models", key=ui_env(Scope.INSPECT))
+    text = _texts(at)
+    assert "on 3 test photos: 1 answered alike" in text and "regressed=1" in text and "fixed=1" in text, text
+    listed = next(frame.value for frame in at.dataframe if "difference" in frame.value.columns)
+    assert list(listed["photo"]) == ["test/p1.jpg", "test/p0.jpg"]  # the regression first
+    assert list(listed["v2"]) == ["dent", "dent"] and list(listed["champion"]) == ["None", "None"]
+    at.toggle(key="show-comparison").set_value(True).run()
+    assert not at.exception, at.exception

@@ -15,8 +15,10 @@ Steps:
    split (and, with the champion, on the newly reviewed photos);
 4. :func:`register_challenger` - gates against the champion (no class may lose more than the set AP50, clean cars
    answered "None" may not drop, optional latency budget), registered as ``challenger`` when they pass;
-5. :func:`start_canary` - a share of vehicles get it;
-6. :func:`decide` - once enough canary answers are reviewed, promote it or roll it back.
+5. :func:`compare_challenger` - the challenger against the champion photo by photo on the test split (the
+   photos whose verdict it breaks or fixes, drawn side by side), kept for the Models page and logged to its run;
+6. :func:`start_canary` - a share of vehicles get it;
+7. :func:`decide` - once enough canary answers are reviewed, promote it or roll it back.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pydantic import BaseModel
 from autoinspect.config import Settings
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.data.versions import DatasetStore
+from autoinspect.domain import Split
 from autoinspect.errors import ConfigError
 from autoinspect.evaluation import MetricName, metric_key
 from autoinspect.inference import Detector
@@ -45,6 +48,7 @@ from autoinspect.monitoring.alerts import PERFORMANCE_RULE_PREFIX, Rule
 from autoinspect.pipelines.annotations import export_reviews
 from autoinspect.pipelines.dataset import version_dataset
 from autoinspect.pipelines.labelled_photos import load_items
+from autoinspect.pipelines.model_comparison import compare_on_dataset
 from autoinspect.pipelines.model_evaluation import evaluate_detector
 from autoinspect.pipelines.prediction import load_detector
 from autoinspect.pipelines.registration import gate_rules, register_run
@@ -228,6 +232,18 @@ def register_challenger(settings: Settings, run_id: str) -> int | None:
     return registration.model.version
 
 
+def compare_challenger(settings: Settings, run_id: str, version: int, dataset: str) -> str:
+    """The challenger against the champion photo by photo on the test split it was trained with, kept under
+    ``comparisons_dir/v<version>`` (the Models page shows it) and logged to the challenger's run, so a person
+    sees *what* changed before the canary decides; a one-line summary."""
+    folder = settings.comparisons_dir / f"v{version}"
+    comparison = compare_on_dataset(settings, CHAMPION, str(version), dataset, Split.TEST, folder)
+    configure_mlflow(settings)
+    MlflowClient().log_artifacts(run_id, str(folder), artifact_path="comparison")
+    counts = ", ".join(f"{kind.value} {count}" for kind, count in comparison.counts.items())
+    return f"v{version} against the champion on {comparison.photos} test photos: {counts}"
+
+
 def start_canary(settings: Settings, version: int) -> None:
     set_deployment(
         settings,
@@ -305,6 +321,7 @@ def run_continuous_training(
         if _alias_version(settings, CHALLENGER) != version:
             run.outcome = f"v{version} is the first champion"
             return ContinuousTrainingResult(outcome="first_champion", detail=run.outcome, version=version)
+        run.step("compare_with_champion", lambda: compare_challenger(settings, run_id, version, train_on))
         run.step("start_canary", lambda: start_canary(settings, version))
         run.outcome = f"v{version} on canary ({settings.continuous_training.canary_percent:g} %)"
     return ContinuousTrainingResult(outcome="canary_started", detail=run.outcome, version=version)

@@ -81,6 +81,14 @@ def autoinspect_continuous_training() -> None:
         return version
 
     @task
+    def compare_with_champion(mlflow_run: str, version: int, dataset: str) -> str:
+        """The challenger against the champion photo by photo (kept for the Models page and logged to its run)."""
+        from autoinspect.config import get_settings
+        from autoinspect.pipelines.continuous_training import compare_challenger
+
+        return compare_challenger(get_settings(), mlflow_run, version, dataset)
+
+    @task
     def start_canary(version: int) -> None:
         """Route the configured share of vehicles to the challenger."""
         from autoinspect.config import get_settings
@@ -99,8 +107,10 @@ def autoinspect_continuous_training() -> None:
         return PokeReturnValue(is_done=outcome != WAITING, xcom_value=outcome)
 
     reasons = check_triggers()
-    version = register_challenger(train_challenger(merge_annotations(reasons)), reasons)
-    start_canary(version) >> decide(version)
+    dataset = merge_annotations(reasons)
+    mlflow_run = train_challenger(dataset)
+    version = register_challenger(mlflow_run, reasons)
+    compare_with_champion(mlflow_run, version, dataset) >> start_canary(version) >> decide(version)
 
 
 autoinspect_continuous_training()

@@ -1,14 +1,17 @@
 """Models: the registered versions with their aliases and key metrics, the deployment the API serves now, and
 the admin controls (mode and canary share, challenger, promote, roll back), shown to people signed in with the
-``admin`` scope only (the API refuses the calls to anyone else anyway)."""
+``admin`` scope only (the API refuses the calls to anyone else anyway), and what a challenger changes photo by
+photo (the comparison continuous training writes before its canary)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import streamlit as st
+import streamlit.components.v1 as components
 
 from autoinspect.config import Settings
 from autoinspect.ui import signin
@@ -16,6 +19,7 @@ from autoinspect.ui.client import MODES, ApiClient, ApiError, DeploymentInfo, Mo
 from autoinspect.ui.common import api_client, show_api_error
 
 FLASH_KEY = "models_flash"
+COMPARISON_HEIGHT = 800
 KEY_METRICS = ("map50", "map50_95", "precision", "recall", "f1", "none_accuracy", "latency_p95_ms")
 """Shown first when a version has them; every other metric follows, sorted."""
 
@@ -59,11 +63,55 @@ def render(settings: Settings) -> None:
         st.warning(f"The API's last registry read failed: {state.last_refresh_error}")
     st.subheader("Registered versions")
     st.dataframe(pd.DataFrame(model_rows(models)), hide_index=True, width="stretch")  # wide: scrolls, never cut
+    _comparison(settings, state.challenger)
     session = signin.current(settings)
     if session is not None and session.identity.may("admin"):
         _controls(settings, [m.version for m in models], state)
     else:
         st.caption("Changing the deployment needs a key with the admin scope.")
+
+
+def compared_versions(settings: Settings) -> list[int]:
+    """Versions with a photo-by-photo comparison against the champion of their day, newest first (continuous
+    training writes one for each challenger under ``comparisons_dir/v<version>``)."""
+    folder = settings.comparisons_dir
+    found = [p.parent.name for p in folder.glob("v*/comparison.json")] if folder.is_dir() else []
+    return sorted((int(name[1:]) for name in found if name[1:].isdigit()), reverse=True)
+
+
+def _comparison(settings: Settings, challenger: int | None) -> None:
+    versions = compared_versions(settings)
+    if not versions:
+        return
+    st.subheader("What a challenger changes, photo by photo")
+    default = versions.index(challenger) if challenger in versions else 0
+    version = st.selectbox("Version", versions, index=default, key="compared", format_func=lambda v: f"v{v}")
+    folder = settings.comparisons_dir / f"v{version}"
+    comparison = json.loads((folder / "comparison.json").read_text(encoding="utf-8"))
+    st.caption(
+        f"v{version} against the champion ({comparison['baseline']}) on {comparison['photos']} test photos: "
+        f"{comparison['identical']} answered alike."
+    )
+    columns = st.columns(len(comparison["counts"]))
+    for column, (kind, count) in zip(columns, comparison["counts"].items(), strict=True):
+        column.metric(kind.replace("_", " "), count)
+    rows = [
+        {
+            "photo": d["image_id"],
+            "difference": d["kind"],
+            "truth": " ".join(d["truth"] or []),
+            "champion": " ".join(d["baseline"]),
+            f"v{version}": " ".join(d["candidate"]),
+            "boxes gained": len(d["gained"]),
+            "boxes lost": len(d["lost"]),
+        }
+        for d in comparison["differences"]
+    ]
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    report = folder / "comparison.html"
+    if report.is_file() and st.toggle("Show both answers drawn side by side", key="show-comparison"):
+        components.html(report.read_text(encoding="utf-8"), height=COMPARISON_HEIGHT, scrolling=True)
 
 
 def _controls(settings: Settings, versions: list[int], state: DeploymentInfo) -> None:

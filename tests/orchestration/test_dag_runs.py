@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from dag_steps import CONTINUOUS_TRAINING_STEPS
 from PIL import Image
 from redbox import METADATA, photo
 from registered import register_versions
@@ -58,15 +59,7 @@ TINY = {"epochs": 1, "imgsz": 96, "batch": 8, "workers": 0}
 WINDOW = 30
 """Answers per monitoring window: the default ``min_window_size``, so every comparison is made."""
 DENT = Box(x1=0.3, y1=0.3, x2=0.6, y2=0.6)
-STEPS = [
-    "check_triggers",
-    "merge_annotations",
-    "train_challenger",
-    "register_challenger",
-    "compare_with_champion",
-    "start_canary",
-    "decide",
-]
+STEPS = CONTINUOUS_TRAINING_STEPS
 
 
 @pytest.fixture

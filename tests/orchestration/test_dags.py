@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dag_steps import CONTINUOUS_TRAINING_STEPS
 
 from autoinspect.config import get_settings
 from autoinspect.orchestration import DAGS_FOLDER
@@ -101,15 +102,7 @@ def test_continuous_training_dag(dagbag: Any) -> None:
     from autoinspect.orchestration.assets import ANNOTATIONS
 
     dag = dagbag.dags["autoinspect_continuous_training"]
-    steps = [
-        "check_triggers",
-        "merge_annotations",
-        "train_challenger",
-        "register_challenger",
-        "compare_with_champion",
-        "start_canary",
-        "decide",
-    ]
+    steps = CONTINUOUS_TRAINING_STEPS
     assert sorted(dag.task_ids) == sorted(steps)
     # the fired triggers also reach register_challenger, which records the pass with them; the comparison reads
     # the run and the dataset too; the canary and its decision need the version

@@ -86,12 +86,10 @@ def main() -> None:
     x, y = features[Split.TRAIN]
     fold = np.random.default_rng(0).permutation(len(photos[Split.TRAIN])) % FOLDS
     fold_of_row = np.repeat(fold, 2)  # each photo's mirror image stays in its fold
-    print(
-        f"photo classifier alone, {args.imgsz} px, {config.lite.variant}; cells: F1 {' / '.join(classes)} | caught"
-        " | None other sources | None same sources"
-    )
-    print("| L2 | test (thresholds from val) | train, 5-fold out of fold |")
-    print("|---|---|---|")
+    print(f"photo classifier alone, {args.imgsz} px, {config.lite.variant}")
+    cells = [f"F1 {label}" for label in classes] + ["caught", "None, other sources", "None, same sources"]
+    print("| L2 | " + " | ".join([f"test {c}" for c in cells] + [f"out of fold {c}" for c in cells]) + " |")
+    print("|---" * (1 + 2 * len(cells)) + "|")
     for l2 in args.l2:
         classifier.fit(x, y, l2)
         val_answers = answered(photos[Split.VAL], probabilities(classifier, features[Split.VAL][0]), classes)

@@ -65,7 +65,7 @@ def figures(photos: Sequence[LabelledPhoto], probabilities: np.ndarray, threshol
 
 def probabilities(classifier: PhotoClassifier, x: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
-        return torch.sigmoid(classifier.linear((x - classifier.centre) / classifier.scale)).numpy()
+        return torch.sigmoid(classifier.logits(x)).numpy()
 
 
 def main() -> None:

@@ -23,8 +23,6 @@ close-ups and their clean ones whole cars; the classifier learns part of that. I
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import nn
 from torch.nn import functional
@@ -35,8 +33,6 @@ from autoinspect.progress import progress_bar
 from autoinspect.training.base import TrainConfig
 from autoinspect.training.lite.backbone import INPUT_MEAN, INPUT_STD, LiteFeatures
 from autoinspect.training.lite.dataset import LayoutSplit
-
-logger = logging.getLogger(__name__)
 
 POOLED_LEVELS = (1, 2, 3)
 """Which of the backbone's maps (strides 4, 8, 16, 32) are pooled: strides 8, 16 and 32."""
@@ -68,13 +64,14 @@ class PhotoClassifier(nn.Module):
         self.body.eval()
         return self
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Standardised pooled features (each dimension centred and scaled on the train photos)."""
-        return (pooled(self.body(x)) - self.centre) / self.scale
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.linear(self.features(x))
-        return logits
+        return self.logits(pooled(self.body(x)))
+
+    def logits(self, pooled_features: torch.Tensor) -> torch.Tensor:
+        """Log-odds from raw pooled features (standardised as on the train photos), as :meth:`pooled_features`
+        returns them."""
+        result: torch.Tensor = self.linear((pooled_features - self.centre) / self.scale)
+        return result
 
     def pooled_features(self, photos: LayoutSplit, *, mirrored: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw pooled features ``[N, D]`` of whole letterboxed photos and their 0/1 class labels ``[N, C]``; with

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 from unavailable import unavailable
 
-from autoinspect.config import Settings
+from autoinspect.config import Settings, get_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "car-damage"
@@ -39,6 +40,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(key, raising=False)
     for target in MLFLOW_GLOBALS:
         monkeypatch.setattr(target, None)
+
+
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The home the ``autoinspect`` command and ``get_settings`` use (``AUTOINSPECT_HOME``), fresh per test."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("AUTOINSPECT_HOME", str(home))
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -6,26 +6,20 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from autoinspect import cli
-from autoinspect.config import get_settings
 from autoinspect.data.synthetic import generate_dataset
 
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    home = tmp_path / "home"
-    monkeypatch.setenv("AUTOINSPECT_HOME", str(home))
-    get_settings.cache_clear()
-    yield home
-    get_settings.cache_clear()
+def _home(cli_home: Path) -> Path:
+    return cli_home
 
 
 def _run(*args: str) -> tuple[int, str]:

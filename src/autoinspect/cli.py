@@ -236,6 +236,65 @@ def profile(
 
 
 @data_app.command()
+def issues(
+    data: Annotated[str, typer.Argument(help="Dataset version (name, name@digest) or a dataset folder.")],
+    folds: Annotated[
+        int, typer.Option(min=2, help="Fold models; each photo is predicted by one not trained on it.")
+    ] = 3,
+    config: Annotated[
+        Path | None, typer.Option(help="Fold models' run configuration YAML (TrainConfig fields).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Fold models' epochs [default: 3, backbone frozen].")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Fold models' input side in pixels.")] = None,
+    drop: Annotated[int, typer.Option(min=0, help="Commit a version without the N worst flagged train photos.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default: under the home).")] = None,
+) -> None:
+    """Suspected label errors (missing box, wrong class, misplaced box, damage labelled clean) in the train and val
+    photos, ranked by cleanlab from out-of-sample predictions of K fold models; HTML with crops, CSV, contact sheet."""
+    from autoinspect.pipelines.label_issues import find_dataset_label_issues, fold_recipe
+
+    settings = _settings()
+    given = {k: v for k, v in {"epochs": epochs, "imgsz": imgsz}.items() if v is not None}
+    run_config = _train_config(config, given) if config else fold_recipe().model_copy(update=given)
+    reference = _dataset_ref(settings, data)
+    manifest = DatasetStore(settings.datasets_dir).resolve(reference)
+    folder = out or settings.label_issues_dir / manifest.digest[:12]
+    run = find_dataset_label_issues(settings, reference, run_config, folds=folds, out_dir=folder, drop=drop)
+    report = run.report
+    counts = ", ".join(f"{kind} {count}" for kind, count in report.counts().items())
+    typer.echo(
+        f"{report.photos} photos, {len(report.flagged)} flagged (fold models {run.fold_seconds:.0f} s, ranking "
+        f"{run.rank_seconds:.0f} s); issues: {counts}"
+    )
+    for issue in report.issues[:10]:
+        typer.echo(f"  {issue.score:.3f} {issue.kind.value:<22} {issue.label:<10} {issue.image_id}")
+    if run.cleaned:
+        typer.echo(f"without the {len(run.dropped)} worst train photos: version {run.cleaned.short}")
+    typer.echo(f"report: {folder / 'label_issues.html'}")
+
+
+@data_app.command("labelstudio-tasks")
+def labelstudio_tasks(
+    out: Annotated[Path, typer.Argument(help="Folder for tasks.json, images/ and label_config.xml.")],
+    dataset: Annotated[str | None, typer.Option(help="Every photo of this dataset version.")] = None,
+    issues: Annotated[Path | None, typer.Option(help="The flagged photos of a label-issues report folder.")] = None,
+    review: Annotated[bool, typer.Option("--review", help="The review queue, with the answers served.")] = False,
+    model: Annotated[str | None, typer.Option(help="Pre-annotate with this model (file, version or alias).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Most review-queue answers sent.")] = 500,
+) -> None:
+    """Photos as Label Studio tasks with the model's boxes as pre-annotations; the finished export comes back with
+    `autoinspect data import EXPORT --images OUT`, who labelled what kept in the dataset version."""
+    from autoinspect.pipelines.labelstudio_tasks import export_tasks
+
+    path = export_tasks(_settings(), out, dataset=dataset, issues=issues, review=review, model=model, limit=limit)
+    typer.echo(f"tasks: {path}\nlabelling interface: {out / 'label_config.xml'}")
+    typer.echo(
+        f"serve the photos: LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true "
+        f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={out.resolve()} label-studio start"
+    )
+
+
+@data_app.command()
 def synth(
     out: Annotated[Path, typer.Argument(help="New dataset folder.")],
     images: Annotated[int, typer.Option(help="How many photos.")] = 60,
@@ -296,6 +355,11 @@ def version_show(ref: Annotated[str, typer.Argument(help="name, name@digest-pref
             "images": manifest.split_counts(),
             "boxes": manifest.box_counts(),
             "excluded": [e.model_dump() for e in manifest.excluded],
+            "provenance": {
+                f"{item.split.value}/{item.name}": manifest.provenance[item.image_sha256]
+                for item in manifest.items
+                if item.image_sha256 in manifest.provenance
+            },
         }
     )
 

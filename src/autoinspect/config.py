@@ -427,6 +427,11 @@ class Settings(BaseSettings):
         return self.reports_dir / "comparisons"
 
     @property
+    def label_issues_dir(self) -> Path:
+        """One folder per ``autoinspect data issues`` run: suspected label errors, worst first."""
+        return self.reports_dir / "label-issues"
+
+    @property
     def annotations_inbox(self) -> Path:
         """Reviewed corrections exported as annotations (YOLO layout + provenance), waiting for the next version."""
         return self.home / "annotations" / "inbox"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,17 +13,13 @@ from redbox import METADATA, SIZE, edited, export, photo
 from typer.testing import CliRunner
 
 from autoinspect import cli
-from autoinspect.config import get_settings
 
 RED = (40, 40, 100, 90)
 
 
 @pytest.fixture(autouse=True)
-def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("AUTOINSPECT_HOME", str(tmp_path / "home"))
-    get_settings.cache_clear()
-    yield tmp_path / "home"
-    get_settings.cache_clear()
+def _home(cli_home: Path) -> Path:
+    return cli_home
 
 
 def _dataset(root: Path) -> Path:

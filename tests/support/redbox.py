@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 import torch
+from PIL import Image
 
 from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ONNX_PRESENCE, ModelMetadata
 from autoinspect.onnx_metadata import write_metadata
@@ -124,3 +125,22 @@ def photo(
         x1, y1, x2, y2 = red
         pixels[y1:y2, x1:x2] = RED
     return pixels
+
+
+RED_BOX = (40, 40, 100, 90)
+
+
+def red_dataset(root: Path) -> Path:
+    """Three train photos (the first shows :data:`RED_BOX`, labelled a scratch); copies across splits would be
+    rejected as leaks (the photos differ only in noise), and a Label Studio round trip needs none."""
+    root.mkdir(parents=True)
+    (root / "data.yaml").write_text("names:\n  0: scratch\n  1: dent\n")
+    x1, y1, x2, y2 = RED_BOX
+    yolo = f"0 {(x1 + x2) / 2 / SIZE} {(y1 + y2) / 2 / SIZE} {(x2 - x1) / SIZE} {(y2 - y1) / SIZE}\n"
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "labels" / "train").mkdir(parents=True)
+    for index in range(3):
+        pixels = photo(SIZE, SIZE, RED_BOX if index == 0 else None, seed=index)
+        Image.fromarray(pixels).save(root / "images" / "train" / f"train_{index}.png")
+        (root / "labels" / "train" / f"train_{index}.txt").write_text(yolo if index == 0 else "")
+    return root

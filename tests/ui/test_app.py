@@ -20,15 +20,20 @@ from served import KeyFactory, inspect_red, jpeg, wait_for_log
 from streamlit.testing.v1 import AppTest
 
 from autoinspect.config import Settings, get_settings
-from autoinspect.domain import Annotation, Box, Detection, Verdict
+from autoinspect.data.versions import DatasetStore
+from autoinspect.domain import Annotation, Box, Detection, Split, Verdict
 from autoinspect.drawing import _free_spot, draw_regions
 from autoinspect.evaluation.comparison import Answer, compare_models
+from autoinspect.evaluation.label_issues import IssueKind, LabelIssue, LabelIssueReport
 from autoinspect.pipelines.dataset import prepare_dataset
+from autoinspect.pipelines.label_issues import LabelIssuesRun
+from autoinspect.pipelines.label_issues import write_report as write_label_issues
 from autoinspect.pipelines.labelled_photos import LabelledPhoto
 from autoinspect.pipelines.model_comparison import write_report
 from autoinspect.pipelines.monitoring import run_monitoring
 from autoinspect.registry.aliases import alias_history
 from autoinspect.store import PredictionEntry, PredictionLog, Route, Scope, make_engine
+from autoinspect.training.base import TrainConfig
 from autoinspect.ui import APP_PATH
 from autoinspect.ui.client import ApiClient, ApiError, InspectAnswer
 from autoinspect.ui.views.inspect import inspect_photos, visible
@@ -280,10 +285,45 @@ def test_monitoring_page_charts_the_runs(ui_env: KeyFactory, server: str, regist
     assert "No alert sent" in text or at.dataframe
 
 
-def test_data_page_lists_a_dataset_version(ui_env: KeyFactory, registry: Settings) -> None:
+def test_data_page_lists_a_dataset_version_and_the_suspected_label_errors(
+    ui_env: KeyFactory, registry: Settings
+) -> None:
     key = ui_env(Scope.INSPECT)
     prepared = prepare_dataset(registry, None, profile=False)
+    layout = DatasetStore(registry.datasets_dir).materialise(prepared.version, registry.checkouts_dir)
+    photo = next(item for item in layout.items() if item.split is Split.TRAIN)
+    issue = LabelIssue(
+        image_id=photo.key,
+        kind=IssueKind.MISSING_BOX,
+        label="dent",
+        box=Box(x1=0.1, y1=0.1, x2=0.3, y2=0.3),
+        score=0.01,
+    )
+    report = LabelIssueReport(
+        photos=2,
+        classes=layout.names,
+        confident_scores=dict.fromkeys(layout.names, 0.5),
+        quality={photo.key: 0.02, "train/other.jpg": 0.9},
+        flagged=[photo.key],
+        issues=[issue],
+    )
+    run = LabelIssuesRun(
+        dataset=prepared.version.ref,
+        folds=2,
+        config=TrainConfig(),
+        fold_seconds=1.0,
+        rank_seconds=0.1,
+        report=report,
+        splits={photo.key: "train"},
+    )
+    write_label_issues(run, layout, registry.label_issues_dir / prepared.version.digest[:12])
     at = _app("Data", key=key)
+    issues = next(frame.value for frame in at.dataframe if "kind" in frame.value.columns)
+    assert issues.to_dict("records") == [
+        {"photo": photo.key, "split": "train", "kind": "missing box", "class": "dent", "score": 0.01, "model says": ""}
+    ]
+    assert "1 of 2 photos flagged" in _texts(at) and "missing box 1" in _texts(at)
+    assert len(at.get("image")) == 1  # the contact sheet of the flagged photos
     table = at.dataframe[0].value
     assert prepared.version.ref.short in list(table["version"])
     assert int(table["images"].iloc[0]) == len(prepared.version.items)

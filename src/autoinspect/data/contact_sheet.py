@@ -155,18 +155,21 @@ def contact_sheet(
     thumb: int = 192,
     seed: int = 0,
     columns: int = COLUMNS,
+    items: Sequence[LayoutItem] | None = None,
 ) -> Path:
     """Write a PNG grid of up to ``max_images`` labelled thumbnails of ``layout`` and return its path.
 
-    The sample is deterministic for a given ``seed``; see :func:`sheet_size` for the grid geometry.
+    The sample is deterministic for a given ``seed``; see :func:`sheet_size` for the grid geometry. Given
+    ``items`` (e.g. the photos suspected of label errors, worst first), the sheet shows the first ``max_images``
+    of them in that order instead of a sample.
     """
     names = layout.names
-    items = layout.items()
-    entries = [LabelledItem(item, item.read_labels(len(names))) for item in items]
-    chosen = sample_items(entries, len(names), max_images, seed)
+    pool = layout.items() if items is None else list(items)
+    entries = [LabelledItem(item, item.read_labels(len(names))) for item in pool]
+    chosen = sample_items(entries, len(names), max_images, seed) if items is None else entries[:max_images]
     sheet = Image.new("RGB", sheet_size(len(chosen), thumb, columns), BACKGROUND)
     font: Font = ImageFont.load_default(size=FONT_SIZE)
-    _legend(sheet, names, f"{len(chosen)} of {len(items)} images", font)
+    _legend(sheet, names, f"{len(chosen)} of {len(pool)} images", font)
     draw = ImageDraw.Draw(sheet)
     cols = _grid_columns(len(chosen), columns)
     for index, entry in enumerate(chosen):

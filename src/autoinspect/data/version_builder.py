@@ -10,16 +10,21 @@ Rules, in the order they are applied to each image of the folder:
 4. any other new image keeps the split of its folder (``train``/``val``); one in ``test`` or without a split is
    assigned by its content hash, to train or val only, unless the test split may change.
 
-The first version of a name takes the folder's splits as they are (it defines the gold test split).
+The first version of a name takes the folder's splits as they are (it defines the gold test split). Where the
+folder has a ``provenance.jsonl`` (an import that knew who labelled each photo), the manifest keeps the origin of
+every label this version adds or changes.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 
 from autoinspect.config import Settings
+from autoinspect.data.formats.common import PROVENANCE_FILE
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.data.scan import ScannedImage
 from autoinspect.data.splits import assign_splits, split_for_digest
@@ -33,6 +38,8 @@ from autoinspect.data.versions import (
 )
 from autoinspect.domain import Split
 from autoinspect.errors import DatasetVersionError
+
+logger = logging.getLogger(__name__)
 
 
 def _nearest_parent(scan: ScannedImage, parent: Sequence[VersionItem], max_bits: int) -> VersionItem | None:
@@ -49,6 +56,23 @@ def _unique_name(name: str, sha256: str, taken: set[tuple[Split, str]], split: S
         return name
     stem, dot, suffix = name.rpartition(".")
     return f"{stem}_{sha256[:8]}{dot}{suffix}"
+
+
+def read_provenance(layout: DatasetLayout) -> dict[str, dict[str, str]]:
+    """The folder's ``provenance.jsonl`` (written by an import that knew who labelled what) by image key; a line
+    that is not a JSON object with an ``image`` is skipped with a warning, never fatal: the labels still count."""
+    path = layout.root / PROVENANCE_FILE
+    if not path.is_file():
+        return {}
+    found = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            row = json.loads(line)
+            image = str(row.pop("image"))
+            found[image] = {str(k): str(v) for k, v in row.items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("%s line %d is not provenance; ignored", path, number)
+    return found
 
 
 def build_version(
@@ -81,6 +105,8 @@ def build_version(
     fresh_splits = assign_splits(accepted, settings.splits, max_bits, allow_test=test_may_change)
     files = {s.sha256: (s.item.image, s.item.label if s.item.label.is_file() else None) for s in accepted}
     taken = {(i.split, i.name) for i in parent_items}
+    origins = read_provenance(layout)
+    provenance: dict[str, dict[str, str]] = {}
     for index, scan in enumerate(accepted):
         rel = str(scan.item.image.relative_to(layout.root))
         known = items.get(scan.sha256)
@@ -102,6 +128,8 @@ def build_version(
         item_name = known.name if known else _unique_name(scan.item.image.name, scan.sha256, taken, split)
         items[scan.sha256] = item_from_scan(scan, split, names, item_name)
         taken.add((split, item_name))
+        if scan.item.key in origins:
+            provenance[scan.sha256] = origins[scan.item.key]
     return store.commit(
         name,
         names,
@@ -110,4 +138,5 @@ def build_version(
         parent=parent.digest if parent else None,
         message=message,
         excluded=excluded,
+        provenance=provenance,
     )

@@ -70,6 +70,9 @@ class VersionManifest(BaseModel):
     items: list[VersionItem]
     excluded: list[ExcludedImage] = Field(default_factory=list)
     """Images offered but left out (failed validation, or would have changed the test split)."""
+    provenance: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Per image sha256, where the label this version added or changed came from, when the folder said (an
+    annotation tool's ``provenance.jsonl``: task, annotator, time); not part of the digest."""
 
     @property
     def ref(self) -> DatasetRef:
@@ -189,6 +192,7 @@ class DatasetStore:
         parent: str | None,
         message: str,
         excluded: Sequence[ExcludedImage] = (),
+        provenance: dict[str, dict[str, str]] | None = None,
     ) -> VersionManifest:
         """Store new files (``image sha -> (image path, label path)``) and write the manifest.
 
@@ -218,6 +222,7 @@ class DatasetStore:
             classes=list(classes),
             items=sorted(items, key=lambda i: (i.split.value, i.name)),
             excluded=list(excluded),
+            provenance=provenance or {},
         )
         self._versions.mkdir(parents=True, exist_ok=True)
         path = self._versions / f"{digest}.json"
@@ -239,8 +244,8 @@ class DatasetStore:
         layout = DatasetLayout.create(out, manifest.classes)
         for item in manifest.items:
             image_target = layout.image_dir(item.split) / item.name
-            _link_or_copy(self.object_path(item.image_sha256), image_target)
-            _link_or_copy(self.object_path(item.label_sha256), layout.label_path(item.split, item.name))
+            link_or_copy(self.object_path(item.image_sha256), image_target)
+            link_or_copy(self.object_path(item.label_sha256), layout.label_path(item.split, item.name))
         logger.info("checked out %s into %s", manifest.ref.short, out)
         return layout
 
@@ -252,7 +257,7 @@ class DatasetStore:
         return self.checkout(manifest.digest, out)
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, target)

@@ -60,6 +60,16 @@ def f1_threshold(pooled: PooledMatches, min_threshold: float) -> float:
     return float(scores[last_of_tie][best])
 
 
+def precision_threshold(pooled: PooledMatches, precision: float) -> float:
+    """The lowest score from which at least ``precision`` of the boxes match a truth box at IoU 0.5; 1.0 when no
+    cut-off reaches it (no box of this class is to be trusted)."""
+    if not pooled.scores.size:
+        return 1.0
+    hits = np.cumsum(pooled.true_positive[IOU50])
+    reached = np.flatnonzero(hits / np.arange(1, len(hits) + 1) >= precision)
+    return float(pooled.scores[reached[-1]]) if reached.size else 1.0
+
+
 def best_scores(images: Sequence[EvalImage], classes: Sequence[str]) -> FloatArray:
     """``[images, classes]`` highest detection score, -inf where a class has none: what decides a verdict."""
     table = np.full((len(images), len(classes)), -math.inf)

@@ -12,10 +12,8 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-from jinja2 import Environment, select_autoescape
 from PIL import Image
 
 from autoinspect.config import Settings
@@ -23,6 +21,7 @@ from autoinspect.data.versions import DatasetStore
 from autoinspect.domain import Detection, Split, Verdict
 from autoinspect.drawing import draw_regions, jpeg_data_url
 from autoinspect.evaluation.comparison import Answer, DifferenceKind, ModelComparison, PhotoDifference, compare_models
+from autoinspect.html_templates import package_template
 from autoinspect.inference import Detector
 from autoinspect.pipelines.labelled_photos import LabelledPhoto, load_split
 from autoinspect.pipelines.prediction import load_detector
@@ -38,9 +37,7 @@ KIND_MEANING = {
     DifferenceKind.VERDICT_CHANGED: "the verdicts differ and neither is right",
     DifferenceKind.BOXES_CHANGED: "same verdict, boxes added or dropped",
 }
-_TEMPLATE = Environment(autoescape=select_autoescape(default=True)).from_string(
-    resources.files("autoinspect.pipelines").joinpath("templates/comparison.html").read_text(encoding="utf-8")
-)
+_TEMPLATE = package_template("autoinspect.pipelines", "comparison.html")
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
-
-from jinja2 import Environment, select_autoescape
 
 from autoinspect.drawing import draw_regions, jpeg_data_url
+from autoinspect.html_templates import package_template
 from autoinspect.serving.schemas import InspectionPhoto, InspectionResult
 from autoinspect.store import ImageStore, Review, ReviewLog
 
@@ -25,9 +23,7 @@ OUTCOME_TEXT = {
     "clean": "No damage found (None)",
     "incomplete": "Incomplete: no damage on these photos, but they do not cover the vehicle",
 }
-_TEMPLATE = Environment(autoescape=select_autoescape(default=True)).from_string(
-    resources.files("autoinspect.serving").joinpath("templates/inspection_report.html").read_text(encoding="utf-8")
-)
+_TEMPLATE = package_template("autoinspect.serving", "inspection_report.html")
 
 
 @dataclass(frozen=True)

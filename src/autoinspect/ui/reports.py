@@ -27,6 +27,9 @@ DRIFT_REPORTS = ("input_drift.html", "output_drift.html")
 VALIDATION_JSON = "report.json"
 VALIDATION_HTML = "report.html"
 PROFILE_HTML = "profile.html"
+LABEL_ISSUES_JSON = "label_issues.json"
+LABEL_ISSUES_HTML = "label_issues.html"
+LABEL_ISSUES_SHEET = "contact_sheet.png"
 KPI_RATES = ("automation_rate", "review_rate", "override_rate", "none_rate", "retake_rate")
 
 
@@ -179,6 +182,17 @@ def latest_validation(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
         payload = _read_json(folder / VALIDATION_JSON)
         if payload is not None:
             return folder, payload
+    return None
+
+
+def latest_label_issues(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
+    """The newest ``autoinspect data issues`` report's folder and its JSON, or ``None`` when it never ran."""
+    root = settings.label_issues_dir
+    found = sorted(root.glob(f"*/{LABEL_ISSUES_JSON}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in found:
+        payload = _read_json(path)
+        if payload is not None:
+            return path.parent, payload
     return None
 
 

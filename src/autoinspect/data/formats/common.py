@@ -31,6 +31,8 @@ from autoinspect.images import EXIF_ORIENTATION_TAG, is_image_file
 
 logger = logging.getLogger(__name__)
 
+PROVENANCE_FILE = "provenance.jsonl"
+"""In a layout's root: one JSON line per image whose label has a known origin, ``{"image": "<split>/<name>", ...}``."""
 UNSPLIT = "unsplit"
 """The key of images without a split in summaries: they go straight under ``images/``."""
 _TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})
@@ -46,6 +48,9 @@ class ImportedImage:
     split: Split | None
     regions: list[Annotation]
     """Labelled regions with the *source* class names; no regions means a "None" image."""
+    origin: dict[str, str] | None = None
+    """Where the label came from when the export says (Label Studio: task, annotation, annotator, time), written
+    to the layout's :data:`PROVENANCE_FILE` and kept by the dataset version."""
 
 
 class ImportProblem(BaseModel):
@@ -200,9 +205,12 @@ def write_layout(
     written: Counter[str] = Counter()
     boxes: Counter[str] = Counter(dict.fromkeys(classes, 0))
     dropped: Counter[str] = Counter()
+    origins = []
     for image in tqdm(images, desc="writing", unit="image", disable=None):
         name = namer.claim(image)
         destination = layout.image_dir(image.split) / name
+        if image.origin is not None:
+            origins.append({"image": destination.relative_to(layout.image_dir(None)).as_posix(), **image.origin})
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(image.path, destination)
         rows: list[tuple[int, Box]] = []
@@ -217,6 +225,9 @@ def write_layout(
         label.parent.mkdir(parents=True, exist_ok=True)
         label.write_text(format_yolo_labels(rows), encoding="utf-8")
         written[image.split.value if image.split else UNSPLIT] += 1
+    if origins:
+        lines = "".join(json.dumps(origin, sort_keys=True) + "\n" for origin in origins)
+        (out_root / PROVENANCE_FILE).write_text(lines, encoding="utf-8")
     summary = ImportSummary(images=written, boxes=boxes, dropped=dropped, problems=list(problems))
     logger.info("imported %d images into %s (%d problems)", sum(written.values()), out_root, len(summary.problems))
     return summary

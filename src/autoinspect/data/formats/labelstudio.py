@@ -2,8 +2,10 @@
 
 Coordinates are percentages of the image. A rotated rectangle turns about its top-left corner, clockwise, in
 *pixels* (rotating in percent space would shear it on a non-square photo), and becomes the box around its four
-corners. The first annotation that was not cancelled is used; predictions only for a task nobody annotated.
-A task without either is unlabelled, not "None", and is reported instead of imported.
+corners. The first annotation that was not cancelled is used; predictions only for a task nobody annotated,
+except in tasks AutoInspect wrote itself (``data.autoinspect``), whose predictions are the model's suggestions.
+A task without a usable label is unlabelled, not "None", and is reported instead of imported. Who annotated
+each task and when is kept as the image's origin (see :data:`~.common.PROVENANCE_FILE`).
 
 Exports give every image an annotation, empty for a "None" image, and a ``split`` in ``data``, so that an
 export imports back to the same dataset.
@@ -31,11 +33,13 @@ from autoinspect.data.formats.common import (
     write_json,
 )
 from autoinspect.data.formats.yolo import read_layout
-from autoinspect.domain import Annotation, Box, Split
+from autoinspect.domain import Annotation, Box, Detection, Split
 from autoinspect.errors import ImageDecodeError
 
 logger = logging.getLogger(__name__)
 
+LOCAL_FILES_URL = "/data/local-files/?d="
+"""How Label Studio serves a file under its ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`` (the path follows)."""
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-", re.IGNORECASE)
 """Label Studio prepends an 8-hex-digit id to uploaded file names: ``8f3a2b1c-car.jpg``."""
 
@@ -48,19 +52,28 @@ class _Result(BaseModel):
 
 
 class _Annotation(BaseModel):
+    id: int | str | None = None
     result: list[_Result] = []
     was_cancelled: bool = False
+    completed_by: int | str | dict[str, Any] | None = None
+    """A user id in Label Studio's JSON export; some versions and the SDK give the user as an object."""
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class _TaskData(BaseModel):
     image: str
     split: Split | None = None
+    autoinspect: str | None = None
+    """Which photo of ours the task shows, in tasks that :func:`labelstudio_task` wrote."""
 
 
 class _Task(BaseModel):
+    id: int | str | None = None
     data: _TaskData
     annotations: list[_Annotation] = []
-    predictions: list[_Annotation] = []
+    predictions: list[_Annotation | int] = []
+    """Objects in an export of tasks; a server's JSON export lists prediction ids only."""
 
 
 class _Rectangle(BaseModel):
@@ -80,16 +93,40 @@ class _Polygon(BaseModel):
 _TASKS = TypeAdapter(list[_Task])
 
 
-def _chosen_result(task: _Task) -> list[_Result]:
-    """The regions to import, or ``ValueError`` for a task that was skipped or never labelled."""
+def _chosen(task: _Task) -> tuple[_Annotation, bool]:
+    """The annotation to import and whether a person made it (else it is the first prediction); ``ValueError``
+    for a task that was skipped or never labelled."""
     if task.annotations:
         for annotation in task.annotations:
             if not annotation.was_cancelled:
-                return annotation.result
+                return annotation, True
         raise ValueError("every annotation of this task was cancelled (skipped)")
-    if task.predictions:
-        return task.predictions[0].result
+    if task.data.autoinspect:
+        raise ValueError("not annotated in Label Studio yet: the model's pre-annotation is not a label")
+    predictions = [p for p in task.predictions if isinstance(p, _Annotation)]
+    if predictions:
+        return predictions[0], False
     raise ValueError("task has no annotations and no predictions: unlabelled, not imported")
+
+
+def _annotator(completed_by: int | str | dict[str, Any] | None) -> str:
+    if isinstance(completed_by, dict):
+        return str(completed_by.get("email") or completed_by.get("id") or "unknown")
+    return "unknown" if completed_by is None else str(completed_by)
+
+
+def _origin(task: _Task, annotation: _Annotation, by_person: bool) -> dict[str, str]:
+    """Who labelled the photo, when, in which task: what a dataset version keeps about each imported label."""
+    origin = {
+        "tool": "labelstudio",
+        "task": str(task.id) if task.id is not None else "",
+        "annotation": str(annotation.id) if annotation.id is not None else "",
+        "annotator": _annotator(annotation.completed_by) if by_person else "prediction only",
+        "annotated_at": annotation.updated_at or annotation.created_at or "",
+    }
+    if task.data.autoinspect:
+        origin["photo"] = task.data.autoinspect
+    return origin
 
 
 def _rectangle_box(rect: _Rectangle, size: tuple[int, int]) -> Box:
@@ -143,11 +180,12 @@ def _image_reference(reference: str) -> PurePosixPath:
 def _read_task(task: _Task, finder: ImageFinder) -> ImportedImage:
     reference = _image_reference(task.data.image)
     path = finder.find(reference, _UPLOAD_PREFIX.sub("", reference.name))
+    annotation, by_person = _chosen(task)
     try:
-        regions = [region for item in _chosen_result(task) for region in _regions(item, path)]
+        regions = [region for item in annotation.result for region in _regions(item, path)]
     except ValidationError as exc:
         raise ValueError(f"malformed region: {exc.errors()[0]['msg']}") from None
-    return ImportedImage(path=path, split=task.data.split, regions=regions)
+    return ImportedImage(path=path, split=task.data.split, regions=regions, origin=_origin(task, annotation, by_person))
 
 
 def read_labelstudio(tasks_file: Path, images_dir: Path) -> ReadResult:
@@ -163,7 +201,8 @@ def read_labelstudio(tasks_file: Path, images_dir: Path) -> ReadResult:
     return result
 
 
-def _rectangle_result(number: int, region: Annotation, width: int, height: int) -> dict[str, Any]:
+def rectangle_result(number: int, region: Annotation, width: int, height: int) -> dict[str, Any]:
+    """One region as a Label Studio ``rectanglelabels`` result item (with its ``score`` for a detection)."""
     box = region.box
     value = {
         "x": round(box.x1 * 100, 6),
@@ -173,7 +212,7 @@ def _rectangle_result(number: int, region: Annotation, width: int, height: int) 
         "rotation": 0,
         "rectanglelabels": [region.label],
     }
-    return {
+    result: dict[str, Any] = {
         "id": f"r{number}",
         "type": "rectanglelabels",
         "from_name": "label",
@@ -183,6 +222,9 @@ def _rectangle_result(number: int, region: Annotation, width: int, height: int) 
         "image_rotation": 0,
         "value": value,
     }
+    if isinstance(region, Detection):
+        result["score"] = round(region.confidence, 4)
+    return result
 
 
 def export_labelstudio(layout_root: Path, out: Path) -> Path:
@@ -191,7 +233,7 @@ def export_labelstudio(layout_root: Path, out: Path) -> Path:
     tasks = []
     for task_id, image in enumerate(tqdm(images, desc="exporting Label Studio", unit="image", disable=None), 1):
         width, height = image_size(image.path)
-        result = [_rectangle_result(n, region, width, height) for n, region in enumerate(image.regions, 1)]
+        result = [rectangle_result(n, region, width, height) for n, region in enumerate(image.regions, 1)]
         data = {"image": image.path.relative_to(layout_root).as_posix(), "split": image.split}
         tasks.append({"id": task_id, "data": data, "annotations": [{"result": result, "was_cancelled": False}]})
     logger.info("exported %d tasks to %s", len(tasks), out)

@@ -4,13 +4,23 @@ Read straight from the home folder (the dataset store and the reports), so the p
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from autoinspect.config import Settings
-from autoinspect.ui.reports import VALIDATION_HTML, dataset_rows, latest_validation
+from autoinspect.ui.reports import (
+    LABEL_ISSUES_HTML,
+    LABEL_ISSUES_SHEET,
+    VALIDATION_HTML,
+    dataset_rows,
+    latest_label_issues,
+    latest_validation,
+)
+
+SHOWN_ISSUES = 20
 
 
 def render(settings: Settings) -> None:
@@ -31,6 +41,51 @@ def render(settings: Settings) -> None:
     else:
         st.info("No dataset version yet: `autoinspect data version create` or `autoinspect up`.")
     _validation(settings)
+    _label_issues(settings)
+
+
+def _label_issues(settings: Settings) -> None:
+    """The suspected label errors of the newest ``autoinspect data issues`` run, worst first, with its sheet."""
+    st.subheader("Suspected label errors")
+    found = latest_label_issues(settings)
+    if found is None:
+        st.caption("Not looked for yet (`autoinspect data issues DATASET`).")
+        return
+    folder, run = found
+    report = run.get("report", {})
+    issues = report.get("issues", [])
+    dataset = run.get("dataset", {})
+    counts = Counter(str(issue["kind"]) for issue in issues)
+    st.write(
+        f"{dataset.get('name')}@{str(dataset.get('digest', ''))[:12]}: {len(report.get('flagged', []))} of "
+        f"{report.get('photos', 0)} photos flagged by cleanlab from {run.get('folds')} fold models' out-of-sample "
+        f"predictions; " + (", ".join(f"{kind} {count}" for kind, count in counts.items()) or "no issue")
+    )
+    if issues:
+        splits = run.get("splits", {})
+        rows = [
+            {
+                "photo": issue["image_id"],
+                "split": splits.get(issue["image_id"], ""),
+                "kind": issue["kind"],
+                "class": issue["label"],
+                "score": round(float(issue["score"]), 4),
+                "model says": issue.get("suggestion", ""),
+            }
+            for issue in issues[:SHOWN_ISSUES]
+        ]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    sheet = folder / LABEL_ISSUES_SHEET
+    if sheet.is_file():
+        st.image(str(sheet), caption="Flagged photos, worst label quality first")
+    html = folder / LABEL_ISSUES_HTML
+    if html.is_file():
+        st.download_button(
+            "Label issues with crops (HTML)",
+            html.read_text(encoding="utf-8"),
+            file_name=f"label-issues-{folder.name}.html",
+            mime="text/html",
+        )
 
 
 def _validation(settings: Settings) -> None:

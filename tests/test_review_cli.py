@@ -133,3 +133,21 @@ def test_a_conflicting_second_review_is_refused() -> None:
     assert _run("review", "accept", "car-0", "--reviewer", "bob")[0] == 0  # the same answer again: fine
     with pytest.raises(ReviewConflictError, match="already reviewed with a different answer"):
         _run("review", "correct", "car-0", "--reviewer", "bob")
+
+
+def test_the_review_queue_goes_to_label_studio_with_the_answers_served(tmp_path: Path) -> None:
+    out = tmp_path / "to-label"
+    code, output = _run("data", "labelstudio-tasks", str(out), "--review")
+    assert code == 0, output
+    tasks = json.loads((out / "tasks.json").read_text())
+    keys = sorted(task["data"]["autoinspect"] for task in tasks)
+    assert [key.split(".")[0] for key in keys] == ["queue/car-0", "queue/car-1", "queue/car-2"]  # not the clean one
+    assert all(
+        (out / "images" / key).is_file() and "split" not in t["data"] for key, t in zip(keys, tasks, strict=True)
+    )
+    (answer,) = tasks[0]["predictions"]  # the answer served, as it was served: no current labels for a live photo
+    assert answer["model_version"] == "served: 1" and answer["score"] == 0.4
+    (region,) = answer["result"]
+    assert region["value"]["rectanglelabels"] == ["scratch"] and region["score"] == 0.4
+    assert region["value"]["x"] == pytest.approx(10) and region["value"]["height"] == pytest.approx(20)
+    assert (region["original_width"], region["original_height"]) == (128, 96)

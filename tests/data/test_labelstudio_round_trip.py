@@ -16,6 +16,9 @@ from typer.testing import CliRunner
 
 from autoinspect import cli
 from autoinspect.data.versions import DatasetStore
+from autoinspect.evaluation.label_issues import LabelIssueReport
+from autoinspect.pipelines.label_issues import LabelIssuesRun
+from autoinspect.training.base import TrainConfig
 
 
 @pytest.fixture(autouse=True)
@@ -113,3 +116,27 @@ def test_the_finished_export_comes_back_as_a_version_that_says_who_labelled_what
         "photo": "train/train_1.png",
     }
     assert version.box_counts()["train"] == {"scratch": 1, "dent": 1}
+
+
+def test_the_suspects_of_a_label_issues_run_go_out_worst_first(tmp_path: Path, _home: Path) -> None:
+    runner = CliRunner()
+    created = runner.invoke(cli.app, ["data", "version", "create", str(red_dataset(tmp_path / "red")), "--name", "red"])
+    assert created.exit_code == 0, created.output
+    version = DatasetStore(_home / "datasets").resolve("red")
+    flagged = ["train/train_2.png", "train/train_0.png"]
+    report = LabelIssueReport(
+        photos=3, classes=version.classes, confident_scores={}, quality={}, flagged=flagged, issues=[]
+    )
+    run = LabelIssuesRun(
+        dataset=version.ref, folds=2, config=TrainConfig(), fold_seconds=1, rank_seconds=1, report=report, splits={}
+    )
+    (tmp_path / "issues").mkdir()
+    (tmp_path / "issues" / "label_issues.json").write_text(run.model_dump_json())
+    out = tmp_path / "to-label"
+    result = runner.invoke(cli.app, ["data", "labelstudio-tasks", str(out), "--issues", str(tmp_path / "issues")])
+    assert result.exit_code == 0, result.output
+    tasks = json.loads((out / "tasks.json").read_text())
+    assert [task["data"]["autoinspect"] for task in tasks] == flagged
+    assert [p["model_version"] for p in tasks[1]["predictions"]] == ["current labels"]  # no model named: labels only
+    both = runner.invoke(cli.app, ["data", "labelstudio-tasks", str(out), "--review", "--dataset", "red"])
+    assert both.exit_code == 1 and "exactly one source" in str(both.exception)

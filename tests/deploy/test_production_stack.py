@@ -240,3 +240,18 @@ def test_train_register_serve_on_the_production_configuration(stack: Stack, tmp_
         engine.dispose()
     assert len(rows) == 1 and str(rows[0].model_version) == "1", rows
     print(f"production stack: {time.monotonic() - started:.0f} s from dataset to logged answer")
+
+    # the data-centric tools on the same configuration: Label Studio tasks pre-annotated by the champion (pulled
+    # from the MLflow server and S3), and label issues ranked from two tiny fold models
+    tasks_dir = tmp_path / "to-label"
+    _cli(stack, "data", "labelstudio-tasks", str(tasks_dir), "--dataset", "synthetic", "--model", "champion")
+    tasks = json.loads((tasks_dir / "tasks.json").read_text())
+    assert len(tasks) == 30 and all(task["predictions"][0]["model_version"] == "champion" for task in tasks)
+    recipe = tmp_path / "folds.yaml"
+    recipe.write_text("epochs: 1\nimgsz: 64\nworkers: 0\nlite: {backbone_lr_scale: 0.0, photo_weight: 0.0}\n")
+    issues_dir = tmp_path / "issues"
+    found = _cli(
+        stack, "data", "issues", "synthetic", "--folds", "2", "--config", str(recipe), "--out", str(issues_dir)
+    )
+    assert "flagged" in found and (issues_dir / "label_issues.html").is_file(), found
+    print(f"label studio tasks and label issues: {time.monotonic() - started:.0f} s")

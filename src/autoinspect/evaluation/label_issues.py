@@ -224,7 +224,9 @@ def _photo_issues(images: Sequence[EvalImage], classes: Sequence[str]) -> list[L
     given = [sorted({classes.index(a.label) for a in image.truth}) for image in images]
     probs = np.array([[image.presence[name] for name in classes] for image in images if image.presence])
     try:
-        flagged = find_label_issues(labels=given, pred_probs=probs)
+        # n_jobs=1: cleanlab would fork a process pool, and a fork of a process that runs torch's threads can
+        # deadlock (seen: the CI run hung in a futex wait); the ranking is a fraction of a second anyway
+        flagged = find_label_issues(labels=given, pred_probs=probs, n_jobs=1)
     except ValueError as exc:  # e.g. a class never labelled: confident learning needs every class seen
         logger.warning("photo-level label check skipped: %s", exc)
         return []

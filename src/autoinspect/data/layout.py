@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from autoinspect.data.labels import ParsedLabels, parse_yolo_labels
-from autoinspect.domain import Split
+from autoinspect.domain import Annotation, Split
 from autoinspect.errors import DataFormatError
 from autoinspect.images import is_image_file
 
@@ -39,6 +39,10 @@ class LayoutItem:
         if not self.label.is_file():
             return ParsedLabels()
         return parse_yolo_labels(self.label.read_text(encoding="utf-8"), n_classes)
+
+    def annotations(self, names: Sequence[str]) -> list[Annotation]:
+        """The label file's regions with their class names (``names`` in id order): the photo's truth."""
+        return [Annotation(label=names[row.class_id], box=row.box) for row in self.read_labels(len(names)).rows]
 
     @property
     def split_name(self) -> str:

@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 from autoinspect.domain import Annotation, Box
 from autoinspect.evaluation.calibration import f1_threshold, precision_threshold
 from autoinspect.evaluation.inputs import EvalImage, check_inputs
-from autoinspect.evaluation.matching import match_images, pool
+from autoinspect.evaluation.matching import iou_matrix, match_images, pool
 
 logger = logging.getLogger(__name__)
 
@@ -97,17 +97,21 @@ def _rescale(scores: np.ndarray, confident: float) -> np.ndarray:
     return np.where(scores < confident, low, high).clip(0.0, 1.0)
 
 
-def _pixels(boxes: Sequence[Annotation], image: EvalImage) -> np.ndarray:
+def _scaled_size(image: EvalImage) -> tuple[float, float]:
+    """The photo's sides at a :data:`SCALE`-pixel long side: the pixel space boxes are given to cleanlab in."""
     factor = SCALE / max(image.width, image.height)
-    w, h = image.width * factor, image.height * factor
+    return image.width * factor, image.height * factor
+
+
+def _pixels(boxes: Sequence[Annotation], image: EvalImage) -> np.ndarray:
+    w, h = _scaled_size(image)
     return np.array([[a.box.x1 * w, a.box.y1 * h, a.box.x2 * w, a.box.y2 * h] for a in boxes], dtype=float).reshape(
         -1, 4
     )
 
 
 def _box_from_pixels(row: np.ndarray, image: EvalImage) -> Box:
-    factor = SCALE / max(image.width, image.height)
-    w, h = image.width * factor, image.height * factor
+    w, h = _scaled_size(image)
     x1, y1, x2, y2 = (float(v) for v in row[:4])
     return Box(x1=x1 / w, y1=y1 / h, x2=x2 / w, y2=y2 / h)
 
@@ -197,21 +201,13 @@ def _nearest(
     """The prediction overlapping a label box most: of another class for a swap, of its own for a bad location."""
     best, best_iou = "", 0.0
     for k, rows in enumerate(prediction):
-        if (classes[k] == annotation.label) == (kind == IssueKind.WRONG_CLASS):
+        if (classes[k] == annotation.label) == (kind == IssueKind.WRONG_CLASS) or not len(rows):
             continue
-        for row in rows:
-            iou = _iou(box, row[:4])
-            if iou > best_iou:
-                best, best_iou = f"{classes[k]} (IoU {iou:.2f})", iou
+        ious = iou_matrix(rows[:, :4], box[None, :])[:, 0]
+        if ious.max() > best_iou:
+            best_iou = float(ious.max())
+            best = f"{classes[k]} (IoU {best_iou:.2f})"
     return best
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def _photo_issues(images: Sequence[EvalImage], classes: Sequence[str]) -> list[LabelIssue]:

@@ -239,7 +239,7 @@ def _drawn(layout: DatasetLayout, item: LayoutItem, issue: LabelIssue) -> str:
     """The part of the photo around the suspect, scaled to :data:`SHOWN_SIDE`, with the label boxes and the
     suspect box (captioned with its kind) drawn at that scale, so small damage and its captions stay legible."""
     names = layout.names
-    truth = [Annotation(label=names[r.class_id], box=r.box) for r in item.read_labels(len(names)).rows]
+    truth = item.annotations(names)
     suspect = [Annotation(label=f"? {issue.kind.value}", box=issue.box)] if issue.box else []
     window = _window(issue)
     photo = Image.fromarray(decode_image(item.image).rgb)

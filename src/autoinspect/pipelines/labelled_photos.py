@@ -48,7 +48,7 @@ class LabelledPhoto:
 def _photo(item: LayoutItem, names: Sequence[str]) -> LabelledPhoto:
     rgb = decode_image(item.image).rgb
     height, width = rgb.shape[:2]
-    truth = [Annotation(label=names[r.class_id], box=r.box) for r in item.read_labels(len(names)).rows]
+    truth = item.annotations(names)
     smallest = min((a.box.min_side_px(width, height) for a in truth), default=None)
     attributes = {
         "source": item.image.stem.split("_", 1)[0],

@@ -28,6 +28,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from autoinspect.config import Settings
+from autoinspect.data.formats.common import image_size
 from autoinspect.data.formats.labelstudio import LOCAL_FILES_URL, rectangle_result
 from autoinspect.data.layout import DatasetLayout
 from autoinspect.data.versions import DatasetStore, link_or_copy
@@ -95,13 +96,13 @@ def write_tasks(
     tasks = []
     chunks = [photos[start : start + CHUNK] for start in range(0, len(photos), CHUNK)]
     for chunk in progress_bar(chunks, f"Label Studio tasks: {len(photos)} photos", unit="chunk"):
-        decoded = [decode_image(photo.path) for photo in chunk]
-        answers = detector.predict_decoded(decoded) if detector is not None else [None] * len(chunk)
-        for photo, image, answer in zip(chunk, decoded, answers, strict=True):
+        # pixels only when a model answers; otherwise the header gives the (upright) size the boxes need
+        answers = detector.predict_decoded([decode_image(p.path) for p in chunk]) if detector else [None] * len(chunk)
+        for photo, answer in zip(chunk, answers, strict=True):
             target = out_dir / IMAGES / photo.key
             if not target.exists():
                 link_or_copy(photo.path, target)
-            width, height = image.source_width, image.source_height
+            width, height = (answer.width, answer.height) if answer is not None else image_size(photo.path)
             predictions = []
             if photo.answer is not None:
                 predictions.append(_prediction(photo.answer_model, photo.answer, width, height))
@@ -130,7 +131,7 @@ def dataset_photos(layout: DatasetLayout, keys: Sequence[str] | None = None) -> 
             key=item.key,
             path=item.image,
             split=item.split,
-            truth=[Annotation(label=names[r.class_id], box=r.box) for r in item.read_labels(len(names)).rows],
+            truth=item.annotations(names),
         )
         for item in chosen
     ]

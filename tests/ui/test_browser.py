@@ -170,17 +170,23 @@ def test_review_boxes_are_drawn_moved_resized_and_deleted_on_the_photo_in_chromi
             def at(x: float, y: float) -> tuple[float, float]:
                 return frame["x"] + x * frame["width"], frame["y"] + y * frame["height"]
 
-            def drag(start: tuple[float, float], end: tuple[float, float]) -> None:
-                page.mouse.move(*at(*start))
+            def drag(start: tuple[float, float], end: tuple[float, float], halt_ms: int = 0) -> None:
+                """Press at ``start``, move to ``end`` in 8 steps (holding still ``halt_ms`` halfway), release."""
+                (x0, y0), (x1, y1) = at(*start), at(*end)
+                page.mouse.move(x0, y0)
                 page.mouse.down()
-                page.mouse.move(*at(*end), steps=8)
+                page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+                page.wait_for_timeout(halt_ms)
+                page.mouse.move(x1, y1, steps=4)
                 page.mouse.up()
 
             editor.get_by_label("Class of the box").select_option("dent")
             drag((0.70, 0.70), (0.90, 0.90))  # draw a new dent
             expect(boxes).to_have_count(3)
             drag((0.80, 0.80), (0.75, 0.80))  # move it left: 0.65-0.85 x 0.70-0.90
-            drag((0.85, 0.90), (0.95, 0.95))  # its bottom-right corner out: 0.65-0.95 x 0.70-0.95
+            # its bottom-right corner out: 0.65-0.95 x 0.70-0.95, holding still long enough halfway for the page's
+            # rerun after the move to land mid-drag (it must not drop the rest of the drag)
+            drag((0.85, 0.90), (0.95, 0.95), halt_ms=3000)
             page.mouse.click(*at(0.3, 0.3))  # the model's dent, drawn over its scratch
             expect(editor.locator("rect.box.selected")).to_have_attribute("data-label", "dent")
             editor.get_by_role("button", name="Delete box").click()

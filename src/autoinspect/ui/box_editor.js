@@ -42,7 +42,7 @@ export default function (component) {
   const incoming = JSON.stringify(data.boxes);
   let store = stores.get(parentElement);
   if (!store || (store.received !== incoming && !store.sent.includes(incoming))) {
-    store = { received: incoming, sent: [], boxes: data.boxes.map(normalised), selected: null };
+    store = { received: incoming, sent: [], boxes: data.boxes.map(normalised), selected: null, gesture: null };
     stores.set(parentElement, store);
   }
   if (photo.getAttribute("src") !== data.image) photo.setAttribute("src", data.image);
@@ -94,7 +94,8 @@ export default function (component) {
     count.textContent = `${n} region${n === 1 ? "" : "s"}`;
   }
 
-  let gesture = null;
+  // The gesture in progress lives in the store, not in this run's closure: a rerun of the page (the echo of an
+  // earlier gesture) calls this function again mid-drag, and a closure variable would drop the rest of the drag.
   svg.onpointerdown = (event) => {
     const at = point(event);
     const target = event.target;
@@ -103,20 +104,21 @@ export default function (component) {
       const corner = target.dataset.corner;
       // the corner opposite the grabbed one stays put
       const fixed = { x: corner.includes("w") ? box.x2 : box.x1, y: corner.includes("n") ? box.y2 : box.y1 };
-      gesture = { kind: "resize", fixed };
+      store.gesture = { kind: "resize", fixed };
     } else if (target.classList.contains("box")) {
       store.selected = Number(target.dataset.index);
       picker.value = store.boxes[store.selected].label;
-      gesture = { kind: "move", start: at, origin: { ...store.boxes[store.selected] } };
+      store.gesture = { kind: "move", start: at, origin: { ...store.boxes[store.selected] } };
     } else {
       store.boxes.push({ label: picker.value, x1: at.x, y1: at.y, x2: at.x, y2: at.y });
       store.selected = store.boxes.length - 1;
-      gesture = { kind: "resize", fixed: at, fresh: true };
+      store.gesture = { kind: "resize", fixed: at, fresh: true };
     }
     svg.setPointerCapture(event.pointerId);
     draw();
   };
   svg.onpointermove = (event) => {
+    const gesture = store.gesture;
     if (!gesture) return;
     const at = point(event);
     const box = store.boxes[store.selected];
@@ -131,17 +133,17 @@ export default function (component) {
     draw();
   };
   svg.onpointerup = () => {
+    const gesture = store.gesture;
     if (!gesture) return;
+    store.gesture = null;
     const box = store.boxes[store.selected];
     const changed = gesture.kind !== "move" || box.x1 !== gesture.origin.x1 || box.y1 !== gesture.origin.y1;
     if (gesture.fresh && (box.x2 - box.x1 < MIN_SIDE || box.y2 - box.y1 < MIN_SIDE)) {
       store.boxes.pop(); // a click on the photo: deselect instead of adding a dot
       store.selected = null;
-      gesture = null;
       draw();
       return;
     }
-    gesture = null;
     draw();
     if (changed) send();
   };

@@ -33,6 +33,7 @@ from autoinspect.onnx_metadata import write_metadata
 from autoinspect.training.base import LiteConfig
 from autoinspect.training.lite.export import ContractDetector, export_onnx
 from autoinspect.training.lite.model import build_detector
+from machine_guard import MachineGuard, add_strict_flag, settle
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "car-damage"
 BATCH_SIZES = (1, 4, 8)
@@ -81,7 +82,8 @@ def detector_pass(detector: Detector, groups: list[Sequence[RGBImage]]) -> tuple
 
 
 def measure(model: Path, photos: list[RGBImage], repeats: int) -> list[str]:
-    """Markdown rows: images/s of both paths per batch size, the Detector's overhead and its steps.
+    """Markdown rows: images/s of both paths per batch size, the Detector's overhead and its steps; each row
+    keeps a ``{mark}`` field after the batch size for the machine guard's verdict (``row.format(mark=...)``).
 
     The paths alternate pass by pass (all photos each), not batch by batch: two sessions taking turns on every
     batch evict each other's weights from the CPU caches and both run about 30 % slower than either alone.
@@ -105,7 +107,7 @@ def measure(model: Path, photos: list[RGBImage], repeats: int) -> list[str]:
         ]
         candidates = statistics.median(len(p.candidates) for p in predictions)
         lines.append(
-            f"| {batch_size} | {len(photos) / bare_median:.1f} | {len(photos) / detector_median:.1f} | "
+            f"| {batch_size}{{mark}} | {len(photos) / bare_median:.1f} | {len(photos) / detector_median:.1f} | "
             f"{100 * (detector_median / bare_median - 1):+.1f} % | {steps[0]:.1f} / {steps[1]:.1f} / {steps[2]:.1f} | "
             f"{candidates:.0f} |"
         )
@@ -118,8 +120,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=9)
+    add_strict_flag(parser)
     args = parser.parse_args()
-    load_at_start = os.getloadavg()[0]
     logging.basicConfig(level=logging.WARNING)
     photos = pick_photos(args.data, args.images)
     with tempfile.TemporaryDirectory() as folder:
@@ -131,20 +133,22 @@ def main() -> None:
             label = f"lite graph at {IMGSZ} px (efficientnet_lite0 ImageNet backbone, untrained FPN + FCOS head)"
             seconds, megabytes = time.perf_counter() - started, model.stat().st_size / 1e6
             print(f"exported the lite graph in {seconds:.0f} s ({megabytes:.1f} MB)")
+        guard = MachineGuard()
         rows = measure(model, photos, args.repeats)
+        machine = guard.finish()
     sizes = sorted({f"{rgb.shape[1]}x{rgb.shape[0]}" for rgb in photos})
     print(f"model: {label}")
     print(
         f"photos: {len(photos)} ({', '.join(sizes)}), cores: {os.cpu_count()}, onnxruntime {ort.__version__}, "
         f"default threads, repeats: {args.repeats} (median)"
     )
-    print(f"1-min load average at start: {load_at_start:.2f} (other work on the cores skews both columns)")
+    mark = settle(machine, strict=args.strict)
     print(
         "| batch | bare ORT img/s | Detector img/s | Detector overhead | pre / run / post ms per photo | candidates |"
     )
     print("|---|---|---|---|---|---|")
     for row in rows:
-        print(row)
+        print(row.format(mark=mark))
 
 
 if __name__ == "__main__":

@@ -27,12 +27,13 @@ import httpx
 
 from autoinspect.inference import Detector
 from inference_speed import DEFAULT_DATA, export_lite
+from machine_guard import MachineGuard, add_strict_flag, settle
 from serve_load import (
     HOST,
     REQUEST_TIMEOUT_S,
-    CpuShare,
     describe_photos,
     isolate_environment,
+    peak_rss_mb,
     pick_photo_bytes,
     prepare_home,
     running_server,
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=12)
     parser.add_argument("--inspections", type=int, default=6, help="per side and per caller count")
     parser.add_argument("--callers", type=int, nargs="+", default=[1, 2])
+    add_strict_flag(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logger.setLevel(logging.INFO)
@@ -101,7 +103,7 @@ def main() -> None:
         reference = Detector(model)
         token = prepare_home(folder / "home", model, reference.metadata, reference.thresholds)
         with running_server(folder / "home", folder / "server.log") as server:
-            cpu, began = CpuShare(server.pid), time.perf_counter()
+            guard = MachineGuard([server.pid])
             sides = {
                 "detector": detector_inspection(reference, photos),
                 "api": api_inspection(server.url, token, photos),
@@ -110,17 +112,19 @@ def main() -> None:
             for callers in args.callers:
                 times = run(sides, args.inspections, callers)
                 rows.append((callers, times))
-            disturbance = cpu.others(time.perf_counter() - began)
+            machine = guard.finish()
+            memory = f"peak memory: server {peak_rss_mb(server.pid)}"
     print(f"model: {args.model or 'lite graph (untrained head), exported now'}; photos: {describe_photos(photos)}")
     print(f"source: {source}; server on {HOST}; {args.inspections} inspections per side and caller count")
-    print(disturbance)
+    print(memory)
+    mark = settle(machine, strict=args.strict)
     print()
     print("| callers | Detector ms / inspection, p50 | API ms, p50 | API / Detector | API inspections/s |")
     print("|---|---|---|---|---|")
     for callers, times in rows:
         local, remote = statistics.median(times["detector"]), statistics.median(times["api"])
         rate = callers * 1000 / statistics.mean(times["api"])
-        print(f"| {callers} | {local:.0f} | {remote:.0f} | {remote / local:.2f} | {rate:.2f} |")
+        print(f"| {callers}{mark} | {local:.0f} | {remote:.0f} | {remote / local:.2f} | {rate:.2f} |")
 
 
 if __name__ == "__main__":

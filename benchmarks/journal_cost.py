@@ -18,6 +18,7 @@ from pathlib import Path
 
 from autoinspect.domain import Box, Detection
 from autoinspect.store import BackgroundWriter, PredictionEntry, PredictionLog, Route, create_schema, make_engine
+from machine_guard import MachineGuard, add_strict_flag, settle
 
 
 def entries(count: int, prefix: str) -> list[PredictionEntry]:
@@ -61,8 +62,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=5)
+    add_strict_flag(parser)
     args = parser.parse_args()
     times: dict[bool, list[float]] = {False: [], True: []}
+    guard = MachineGuard()
     with tempfile.TemporaryDirectory(prefix="autoinspect-journal-") as tmp:
         for repeat in range(args.repeats):
             for journal in (False, True):
@@ -72,11 +75,12 @@ def main() -> None:
                 times[journal].append(submit_seconds(folder, batch, journal=journal) / args.entries * 1e6)
     off, on = statistics.median(times[False]), statistics.median(times[True])
     print(f"{args.entries} submits per side, median of {args.repeats} repeats, sides taking turns")
+    mark = settle(guard.finish(), strict=args.strict)
     print()
     print("| writer | µs per submit (median) | ratio |")
     print("|---|---:|---:|")
-    print(f"| queue only (before) | {off:.1f} | 1.00 |")
-    print(f"| journal + queue (now) | {on:.1f} | {on / off:.2f} |")
+    print(f"| queue only (before){mark} | {off:.1f} | 1.00 |")
+    print(f"| journal + queue (now){mark} | {on:.1f} | {on / off:.2f} |")
 
 
 if __name__ == "__main__":

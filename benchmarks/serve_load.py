@@ -52,6 +52,7 @@ from autoinspect.registry.mlflow_registry import register_model
 from autoinspect.store import ApiKeys, Scope, create_schema, make_engine
 from autoinspect.training.tracking import MlflowTracker
 from inference_speed import CLASSES, DEFAULT_DATA, IMGSZ, export_lite
+from machine_guard import MachineGuard, add_strict_flag, settle
 
 logger = logging.getLogger("serve_load")
 
@@ -414,48 +415,6 @@ def measure(
     return results
 
 
-class CpuShare:
-    """How much CPU other processes took from the machine while the benchmark measured (Linux ``/proc``).
-
-    Other work on 2 cores slows an ONNX Runtime run far more than its share: a run splits each operator over both
-    cores and waits for the slower half. The figure says how far to trust a run; ``None`` where ``/proc`` is absent.
-    """
-
-    def __init__(self, server_pid: int) -> None:
-        self._pid = server_pid
-        self._start = self._sample()
-
-    def _sample(self) -> tuple[float, float, float] | None:
-        """Machine busy seconds, this process's CPU seconds, the server's CPU seconds; ``None`` off Linux."""
-        try:
-            machine = [int(v) for v in Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()[1:9]]
-            server = Path(f"/proc/{self._pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-        except (OSError, ValueError, IndexError):
-            return None
-        ticks = os.sysconf("SC_CLK_TCK")
-        user, nice, system, _idle, _iowait, irq, softirq, steal = machine
-        own = os.times()
-        return (
-            (user + nice + system + irq + softirq + steal) / ticks,
-            own.user + own.system,
-            (int(server[11]) + int(server[12])) / ticks,
-        )
-
-    def others(self, wall_s: float) -> str:
-        """Core-seconds used by everything but this process and the server since the start, as a sentence."""
-        end = self._sample()
-        if self._start is None or end is None:
-            return "CPU taken by other processes: unknown (no /proc)"
-        machine, own, server = (after - before for after, before in zip(end, self._start, strict=True))
-        other = max(0.0, machine - own - server)
-        cores = os.cpu_count() or 1
-        return (
-            f"CPU while measuring ({wall_s:.0f} s): benchmark {own:.0f} core-s, server {server:.0f} core-s, other "
-            f"processes {other:.0f} core-s ({100 * other / (wall_s * cores):.0f} % of {cores} cores); peak memory: "
-            f"server {peak_rss_mb(self._pid)}, benchmark {peak_rss_mb(os.getpid())}"
-        )
-
-
 def peak_rss_mb(pid: int) -> str:
     """``VmHWM`` of a live process: every concurrent ONNX Runtime run holds its own activations."""
     try:
@@ -467,7 +426,8 @@ def peak_rss_mb(pid: int) -> str:
     return "unknown"
 
 
-def print_table(results: Sequence[LevelResult]) -> None:
+def print_table(results: Sequence[LevelResult], mark: str = "") -> None:
+    """The levels' figures, each row's mode followed by ``mark`` (the machine guard's " (slowed)" or nothing)."""
     print(
         "in-service: the latency_ms the service reports (decode, model, features, image store); outside: client "
         "latency minus in-service, per request (HTTP, multipart, key check, JSON, thread hand-offs)"
@@ -479,7 +439,7 @@ def print_table(results: Sequence[LevelResult]) -> None:
         outside = f"{np.percentile(r.outside_ms, 50):.1f}" if r.outside_ms else "-"
         failed = len(r.failures) + r.not_sent
         print(
-            f"| {r.mode} | {r.concurrency} | {r.requests} | {failed} | {r.percentile(50):.0f} | "
+            f"| {r.mode}{mark} | {r.concurrency} | {r.requests} | {failed} | {r.percentile(50):.0f} | "
             f"{r.percentile(99):.0f} | {r.per_second:.2f} | {service} | {outside} |"
         )
     print()
@@ -517,6 +477,7 @@ def main() -> None:
         "--requests", type=int, nargs="+", help=f"per level {CONCURRENCY}: one count for all, or one each"
     )
     parser.add_argument("--quick", action="store_true", help=f"tiny counts {QUICK_REQUESTS}, to check it runs")
+    add_strict_flag(parser)
     args = parser.parse_args()
     requests = request_counts(args.requests, args.quick)
     images = args.images or (4 if args.quick else 16)
@@ -535,9 +496,10 @@ def main() -> None:
         token = prepare_home(folder / "home", model, reference.metadata, reference.thresholds)
         logger.info("registered, promoted and keyed in %.0f s", time.perf_counter() - began)
         with running_server(folder / "home", folder / "server.log") as server:
-            cpu, measuring = CpuShare(server.pid), time.perf_counter()
+            guard = MachineGuard([server.pid])
             results = measure(reference, server.url, token, photos, requests, warmup)
-            disturbance = cpu.others(time.perf_counter() - measuring)
+            machine = guard.finish()
+            memory = f"peak memory: server {peak_rss_mb(server.pid)}, benchmark {peak_rss_mb(os.getpid())}"
     label = f"lite graph at {IMGSZ} px (efficientnet_lite0 ImageNet backbone, untrained FPN + FCOS head)"
     print(f"model: {args.model or label}")
     print(f"photos: {describe_photos(photos)}; {source}")
@@ -550,9 +512,10 @@ def main() -> None:
         f"side taking turns, after {warmup} warm-up request(s) per side"
     )
     print(f"1-min load average at start: {load_at_start:.2f}; run {time.perf_counter() - began:.0f} s after imports")
-    print(disturbance)
+    print(memory)
+    mark = settle(machine, strict=args.strict)
     print()
-    print_table(results)
+    print_table(results, mark)
 
 
 if __name__ == "__main__":

@@ -497,6 +497,48 @@ def register(
 
 
 @app.command()
+def quantize(
+    run: Annotated[str | None, typer.Option(help="MLflow run id of a trained model.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Or a registered version or alias (champion): its training run.")
+    ] = None,
+    calibration_photos: Annotated[
+        int | None, typer.Option(min=1, help="Val photos that set the int8 ranges (default: settings).")
+    ] = None,
+    register: Annotated[
+        bool, typer.Option("--register/--no-register", help="Register the variant when it passes the gate.")
+    ] = True,
+) -> None:
+    """The int8 variant of a trained model: quantized, evaluated like its float model on the same test split, and
+    registered only when it loses no more than `quantization` settings allow (then the champion gates apply)."""
+    from autoinspect.pipelines.quantization import quantize_run
+    from autoinspect.registry.mlflow_registry import get_version
+
+    if (run is None) == (model is None):
+        raise typer.BadParameter("give --run or --model, not both")
+    settings = _settings()
+    source = run or get_version(settings, str(model)).run_id
+    if source is None:
+        raise typer.BadParameter(f"version {model} records no training run")
+    outcome = quantize_run(settings, source, calibration_photos=calibration_photos, register=register)
+    typer.echo(f"run: {outcome.run_id} (int8 of {source})")
+    typer.echo(f"model: {outcome.onnx_path}")
+    _echo_summary(outcome.evaluation.test)
+    float_ms, int8_ms = outcome.source_metrics.get("latency_ms_p50"), outcome.evaluation.latency_ms_p50
+    if float_ms:
+        typer.echo(f"latency p50: {int8_ms:.0f} ms (float {float_ms:.0f} ms, timed at their own evaluations)")
+    for check in outcome.decision.checks:
+        typer.echo(f"  {'pass' if check.passed else 'FAIL'} {check.message}")
+    if not outcome.decision.passed:
+        typer.echo("not registered: the int8 variant lost more than `quantization` settings allow")
+        raise typer.Exit(1)
+    if outcome.registration is not None:
+        registration = outcome.registration
+        alias = registration.alias or "none (failed the gates against the champion)"
+        typer.echo(f"version {registration.model.version} (int8): alias {alias}")
+
+
+@app.command()
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Photos.")],
     model: Annotated[str, typer.Option(help="An .onnx file, a registry version or alias.")] = "champion",
@@ -585,7 +627,8 @@ def models_list() -> None:
     for version in list_versions(_settings()):
         metrics = {k: round(v, 3) for k, v in version.metrics.items() if "/" not in k or k.startswith("image/")}
         demo = DEMO_NOTE if version.demo else ""
-        typer.echo(f"v{version.version} {','.join(version.aliases) or '-'} {version.backend} {metrics}{demo}")
+        backend = version.backend if version.precision == "float32" else f"{version.backend} {version.precision}"
+        typer.echo(f"v{version.version} {','.join(version.aliases) or '-'} {backend} {metrics}{demo}")
 
 
 @models_app.command()

@@ -198,6 +198,19 @@ def _overview_cutoffs() -> dict[VehicleView, tuple[float, float]]:
     )
 
 
+class QuantizationSettings(BaseModel):
+    """``autoinspect quantize``: the int8 variant of a trained model, and how much it may lose against its float
+    model on the same test split before it is refused (the promotion gates against the champion apply after)."""
+
+    calibration_photos: int = Field(64, ge=1)
+    """Val photos whose activations set the int8 ranges (all of val when it has fewer)."""
+    max_ap50_drop: float = Field(0.01, ge=0.0)
+    """Largest drop of any class's test AP50 against the float model."""
+    max_verdict_drop: float = Field(0.01, ge=0.0)
+    """Largest drop of the verdict figures (damaged photos caught, clean photos answered "None") against the float
+    model: with a dozen clean test photos, one photo that changes its answer exceeds it."""
+
+
 class InspectionSettings(BaseModel):
     """Inspections of one vehicle from several photos (``POST /v1/inspections``): what covers a vehicle, and how a
     damage's share of a photo maps to a size."""
@@ -338,6 +351,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     gates: GateSettings = Field(default_factory=GateSettings)
+    quantization: QuantizationSettings = Field(default_factory=QuantizationSettings)
     continuous_training: TriggerSettings = Field(default_factory=TriggerSettings)
     inspections: InspectionSettings = Field(default_factory=InspectionSettings)
     quality_gate: QualityGateSettings = Field(default_factory=QualityGateSettings)

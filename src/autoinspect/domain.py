@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -212,6 +212,8 @@ class ModelMetadata(BaseModel):
     """``S``: the square side of the letterboxed input."""
     backend: str
     """Which training backend produced it (``lite``, ``yolo``)."""
+    precision: Literal["float32", "int8"] = "float32"
+    """``int8``: a statically quantized variant of a float model (``autoinspect quantize``), same contract."""
     score_thresholds: dict[str, float]
     """Operating threshold per class: a detection below it is dropped (calibrated on val when registered)."""
     iou_threshold: float = 0.6

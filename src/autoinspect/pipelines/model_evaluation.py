@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
+from autoinspect.config import Settings
 from autoinspect.evaluation import EvalImage, EvaluationResult, calibrate_thresholds, evaluate
 from autoinspect.evaluation.calibration import calibrate_presence, calibrate_review_margin
 from autoinspect.evaluation.figures import error_gallery, pr_curve_figure
@@ -26,7 +27,7 @@ from autoinspect.pipelines.labelled_photos import LabelledPhoto
 from autoinspect.progress import figure, progress_bar, rounded_figures
 from autoinspect.registry.gates import LATENCY_MS_P95
 from autoinspect.training.base import RawPredictor, TrainConfig, ValScorer
-from autoinspect.training.tracking import EVALUATION_FILE
+from autoinspect.training.tracking import EVALUATION_FILE, log_evaluation
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,10 @@ class ModelEvaluation(BaseModel):
     """Share of test photos the calibrated review margin sends to a person (``None``: a box model)."""
     evaluation_json: Path
     figures: list[Path]
+
+    def log_to_run(self, settings: Settings, run_id: str, model_file: Path) -> None:
+        """Attach this evaluation (metrics, report, figures) and the evaluated model file to an MLflow run."""
+        log_evaluation(settings, run_id, self.evaluation_json, self.flat_metrics(), self.figures, model_file=model_file)
 
     def flat_metrics(self) -> dict[str, float]:
         review = {} if self.review_share is None else {REVIEW_SHARE: self.review_share}

@@ -17,7 +17,7 @@ from autoinspect.domain import DatasetRef, ModelMetadata, Split
 from autoinspect.pipelines.labelled_photos import load_split
 from autoinspect.pipelines.model_evaluation import ModelEvaluation, calibrate_and_evaluate, make_val_scorer
 from autoinspect.training.base import Backend, TrainConfig
-from autoinspect.training.tracking import MlflowTracker, log_evaluation
+from autoinspect.training.tracking import MlflowTracker
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +69,7 @@ def train_model(
         evaluation = calibrate_and_evaluate(
             result.onnx_path, val, test, out_dir / "evaluation", review_share=config.review_share
         )
-        log_evaluation(
-            settings,
-            tracker.run_id,
-            evaluation.evaluation_json,
-            evaluation.flat_metrics(),
-            evaluation.figures,
-            model_file=result.onnx_path,
-        )
+        evaluation.log_to_run(settings, tracker.run_id, result.onnx_path)
         run_id = tracker.run_id
     logger.info("run %s: model %s", run_id, result.onnx_path)
     return TrainOutcome(

@@ -99,8 +99,11 @@ def check_gates(
     candidate: Mapping[str, float],
     champion: Mapping[str, float] | None,
     rules: GateRules,
+    *,
+    against: str = "champion",
 ) -> GateDecision:
-    """Apply every rule; with no champion only the absolute rules (floors, latency) apply."""
+    """Apply every rule; with no champion only the absolute rules (floors, latency) apply. ``against`` names the
+    reference in the messages (the int8 gate holds a variant against its ``float model``)."""
     checks = [_at_least(GateRule.MIN_MAP50, MAP50, candidate, rules.min_map50)]
     verdict_floors = (
         (GateRule.MIN_DAMAGED_CAUGHT, IMAGE_DAMAGED_CAUGHT, rules.min_damaged_caught),
@@ -110,21 +113,11 @@ def check_gates(
     if rules.latency_budget_ms is not None:
         checks.append(_latency(candidate, rules.latency_budget_ms))
     if champion is not None:
-        checks += _per_class_ap50(candidate, champion, rules.max_ap50_drop)
-        checks.append(
-            _no_drop(
-                GateRule.CLEAN_NONE_RATE_DROP,
-                IMAGE_CLEAN_NONE_RATE,
-                candidate,
-                champion,
-                rules.max_clean_none_rate_drop,
-            )
-        )
-        checks.append(
-            _no_drop(
-                GateRule.DAMAGED_CAUGHT_DROP, IMAGE_DAMAGED_CAUGHT, candidate, champion, rules.max_damaged_caught_drop
-            )
-        )
+        keys = sorted(key for key in champion if key.startswith(AP50_PREFIX))  # a class new to the candidate
+        drops = [(GateRule.AP50_DROP, key, rules.max_ap50_drop) for key in keys]  # is not gated
+        drops.append((GateRule.CLEAN_NONE_RATE_DROP, IMAGE_CLEAN_NONE_RATE, rules.max_clean_none_rate_drop))
+        drops.append((GateRule.DAMAGED_CAUGHT_DROP, IMAGE_DAMAGED_CAUGHT, rules.max_damaged_caught_drop))
+        checks += [_no_drop(rule, key, candidate, champion, limit, against) for rule, key, limit in drops]
     return GateDecision(passed=all(check.passed for check in checks), checks=checks)
 
 
@@ -177,18 +170,13 @@ def _latency(candidate: Mapping[str, float], budget_ms: float) -> GateCheck:
     )
 
 
-def _per_class_ap50(candidate: Mapping[str, float], champion: Mapping[str, float], max_drop: float) -> list[GateCheck]:
-    """One check per class the champion was measured on; classes only the candidate has are new, not gated."""
-    keys = sorted(key for key in champion if key.startswith(AP50_PREFIX))
-    return [_no_drop(GateRule.AP50_DROP, key, candidate, champion, max_drop) for key in keys]
-
-
 def _no_drop(
     rule: GateRule,
     key: str,
     candidate: Mapping[str, float],
     champion: Mapping[str, float],
     max_drop: float,
+    against: str,
 ) -> GateCheck:
     reference = _value(champion, key)
     value = _value(candidate, key)
@@ -199,7 +187,7 @@ def _no_drop(
             passed=True,
             candidate=value,
             reference=None,
-            message=f"champion has no finite '{key}': nothing to compare with",
+            message=f"{against} has no finite '{key}': nothing to compare with",
         )
     if value is None:
         return _missing(rule, key, reference)
@@ -211,5 +199,5 @@ def _no_drop(
         passed=passed,
         candidate=value,
         reference=reference,
-        message=f"{key} {value:.4f} vs champion {reference:.4f}: {verb} the allowed drop of {max_drop:.4f}",
+        message=f"{key} {value:.4f} vs {against} {reference:.4f}: {verb} the allowed drop of {max_drop:.4f}",
     )

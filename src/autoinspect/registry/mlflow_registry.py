@@ -68,6 +68,7 @@ TAG_DATASET_DIGEST = "dataset.digest"
 TAG_BACKEND = "backend"
 TAG_CLASSES = "classes"
 TAG_INPUT_SIZE = "input_size"
+TAG_PRECISION = "precision"
 TAG_GIT_SHA = "git_sha"
 TAG_DEMO = "demo"
 METRIC_TAG_PREFIX = "metric."
@@ -105,6 +106,8 @@ class RegisteredModel(BaseModel):
     """SHA-256 of each packed file, by file name; empty for versions registered before checksums were kept."""
     demo: bool = False
     """Trained on the generated synthetic sample: it shows the system working, it does not find real damage."""
+    precision: str = "float32"
+    """``int8`` for a quantized variant (``autoinspect quantize``); versions registered before say nothing: float."""
 
 
 def registry_client(settings: Settings) -> MlflowClient:
@@ -202,6 +205,7 @@ def _lineage_tags(
         TAG_BACKEND: metadata.backend,
         TAG_CLASSES: ",".join(metadata.classes),
         TAG_INPUT_SIZE: str(metadata.input_size),
+        TAG_PRECISION: metadata.precision,
         TAG_GIT_SHA: client.get_run(run_id).data.tags.get(RUN_TAG_GIT_SHA, UNKNOWN),
     }
     tags.update({f"{METRIC_TAG_PREFIX}{key}": repr(float(value)) for key, value in flat_metrics.items()})
@@ -231,6 +235,7 @@ def to_registered(version: ModelVersion, aliases: list[str]) -> RegisteredModel:
             if key.startswith(DIGEST_TAG_PREFIX)
         },
         demo=tags.get(TAG_DEMO) == "true",
+        precision=tags.get(TAG_PRECISION, "float32"),
     )
 
 

@@ -58,6 +58,9 @@ TAG_TORCH = "env.torch"
 TAG_AUTOINSPECT = "env.autoinspect"
 TAG_ERROR = "error"
 TAG_DEMO = "demo"
+TAG_PRECISION = "precision"
+TAG_QUANTIZED_FROM = "quantized_from"
+"""Run tag of an int8 run: the float run it was made from."""
 """Set on runs and model versions trained on the generated synthetic sample."""
 """Set on a FAILED run: the exception that ended it, so the run list says why without opening logs."""
 
@@ -227,6 +230,20 @@ class MlflowTracker:
         )
         return DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, DATASET_CONTEXT_TRAIN)])
 
+    def annotate(self, *, tags: Mapping[str, str], params: Mapping[str, str]) -> None:
+        """Tags and params of a run that is not a training (e.g. the int8 variant of a trained model)."""
+        client, run_id = self._active()
+        client.log_batch(
+            run_id,
+            params=[Param(key, value) for key, value in params.items()],
+            tags=[RunTag(key, value) for key, value in tags.items()],
+        )
+
+    def log_file(self, path: Path, folder: str = ARTIFACT_EVALUATION_DIR) -> None:
+        """One more file among the run's artifacts (by default beside its evaluation report)."""
+        client, run_id = self._active()
+        client.log_artifact(run_id, str(path), folder)
+
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         client, run_id = self._active()
         client.log_batch(run_id, metrics=_metrics(metrics, step=epoch))
@@ -281,6 +298,8 @@ class RunFiles(BaseModel):
     dataset: DatasetRef
     demo: bool = False
     """Trained on the generated synthetic sample: a demonstration, not a model of real damage."""
+    params: dict[str, str] = {}
+    """The run's params (the flattened training config)."""
 
 
 def download_run_files(settings: Settings, run_id: str, dst: Path) -> RunFiles:
@@ -300,4 +319,10 @@ def download_run_files(settings: Settings, run_id: str, dst: Path) -> RunFiles:
         raise ConfigError(f"run {run_id} has no evaluated model (did its training finish?)")
     tags = run.data.tags
     dataset = DatasetRef(name=tags.get(TAG_DATASET_NAME, UNKNOWN), digest=tags.get(TAG_DATASET_DIGEST, UNKNOWN))
-    return RunFiles(onnx_path=models[0], evaluation_json=evaluation, dataset=dataset, demo=tags.get(TAG_DEMO) == "true")
+    return RunFiles(
+        onnx_path=models[0],
+        evaluation_json=evaluation,
+        dataset=dataset,
+        demo=tags.get(TAG_DEMO) == "true",
+        params=dict(run.data.params),
+    )

@@ -178,6 +178,7 @@ def test_models_page_promotes_and_rolls_back_as_the_signed_in_admin(
     at = _app("Models", key=key)
     table = at.dataframe[0].value
     assert list(table["version"]) == [2, 1] and "champion" in table["aliases"].iloc[1]
+    assert list(table["precision"]) == ["float32", "float32"]  # from the registry's tags, through the API
     assert "Champion=v1" in _texts(at)
     at.selectbox(key="version").set_value(1).run()
     assert at.button(key="promote").disabled  # v1 already is the champion

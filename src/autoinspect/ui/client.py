@@ -130,6 +130,8 @@ class ModelInfo(BaseModel):
     aliases: list[str]
     demo: bool = False
     """Trained on the synthetic sample: shows the loop working, does not find real damage."""
+    precision: str = "float32"
+    """``int8`` for a quantized variant of a trained model."""
 
 
 LabelBox = tuple[str, Box]

@@ -25,7 +25,7 @@ KEY_METRICS = ("map50", "map50_95", "precision", "recall", "f1", "none_accuracy"
 
 
 def model_rows(models: list[ModelInfo]) -> list[dict[str, Any]]:
-    """One row per version, newest first: aliases, backend, dataset, then the metrics."""
+    """One row per version, newest first: aliases, backend and precision, dataset, then the metrics."""
     rows = []
     for model in sorted(models, key=lambda m: m.version, reverse=True):
         ordered = [key for key in KEY_METRICS if key in model.metrics]
@@ -35,6 +35,7 @@ def model_rows(models: list[ModelInfo]) -> list[dict[str, Any]]:
                 "version": model.version,
                 "aliases": ", ".join(model.aliases),
                 "backend": model.backend,
+                "precision": model.precision,
                 "dataset": f"{model.dataset.name}@{model.dataset.digest[:12]}" if model.dataset else None,
                 **{key: round(model.metrics[key], 4) for key in ordered},
             }

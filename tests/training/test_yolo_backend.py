@@ -30,6 +30,7 @@ from autoinspect.training.base import RawPredictor, TrainConfig, TrainResult, Yo
 from autoinspect.training.yolo_backend import (
     YoloBackend,
     check_contract,
+    order_corners,
     read_history,
     rename_metrics,
     ultralytics_device,
@@ -282,6 +283,23 @@ def test_check_contract_accepts_padding_and_refuses_swapped_corners(tmp_path: Pa
     unsorted = good[[1, 0, 2]]
     with pytest.raises(ModelFileError, match="not sorted"):
         check_contract(_constant_model(tmp_path / "unsorted.onnx", unsorted), IMGSZ, 2)
+
+
+def test_crossed_corners_of_an_undertrained_head_are_ordered_in_the_graph(tmp_path: Path) -> None:
+    """A YOLO26 head regresses side distances directly, so an undertrained one can cross a box's corners (a full
+    CPU-budget run failed its export on that); the exported graph orders them and the contract check passes."""
+    crossed = np.array([[20, 30, 10, 10, 0.9, 1], [5, 5, 9, 9, 0.3, 0], [0, 0, 0, 0, 0, 0]], dtype=np.float32)
+    path = _constant_model(tmp_path / "crossed.onnx", crossed)
+    model = onnx.load(str(path))
+    order_corners(model.graph)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    check_contract(path, IMGSZ, 2)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rows = session.run([ONNX_OUTPUT], {ONNX_INPUT: np.zeros((2, 3, IMGSZ, IMGSZ), np.float32)})[0]
+    expected = crossed.copy()
+    expected[0, :4] = [10, 10, 20, 30]  # the crossed box ordered, the others as they were
+    np.testing.assert_array_equal(rows, np.stack([expected, expected]))
 
 
 @pytest.mark.slow

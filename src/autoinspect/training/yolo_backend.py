@@ -354,7 +354,8 @@ def has_nms_free_head(model: Any) -> bool:
 
 
 def _apply_contract(path: Path, imgsz: int) -> None:
-    """Rename the graph's input and output to the contract's names and fix the input to ``[N, 3, S, S]``."""
+    """Rename the graph's input and output to the contract's names, fix the input to ``[N, 3, S, S]`` and order
+    each box's corners (:func:`order_corners`)."""
     import onnx
 
     model = onnx.load(str(path))
@@ -365,8 +366,39 @@ def _apply_contract(path: Path, imgsz: int) -> None:
     _rename_value(graph, graph.output[0].name, ONNX_OUTPUT)
     for dim in graph.input[0].type.tensor_type.shape.dim[2:]:
         dim.dim_value = imgsz
+    order_corners(graph)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+
+
+def order_corners(graph: Any) -> None:
+    """Make the ``[N, K, 6]`` output's boxes read ``x1 <= x2, y1 <= y2`` whatever the head predicted.
+
+    A YOLO26 head regresses each box's four side distances directly (no distribution over bins, which keeps
+    them positive), so an undertrained model can predict a negative side and a box whose corners cross; the
+    contract wants ordered corners. Ordering them in the graph (min and max of each pair) keeps such a model
+    servable, leaves every well-formed box as it was, and costs four element-wise operations on 300 rows.
+    """
+    from onnx import helper, numpy_helper
+
+    raw = f"{ONNX_OUTPUT}_unordered"
+    _rename_value(graph, ONNX_OUTPUT, raw)
+    graph.output[0].name = ONNX_OUTPUT
+    pieces = ["corner_x1", "corner_y1", "corner_x2", "corner_y2", "score_class"]
+    sizes = numpy_helper.from_array(np.array([1, 1, 1, 1, 2], dtype=np.int64), name="corner_split_sizes")
+    graph.initializer.append(sizes)
+    graph.node.extend(
+        [
+            helper.make_node("Split", [raw, sizes.name], pieces, axis=2),
+            helper.make_node("Min", ["corner_x1", "corner_x2"], ["ordered_x1"]),
+            helper.make_node("Min", ["corner_y1", "corner_y2"], ["ordered_y1"]),
+            helper.make_node("Max", ["corner_x1", "corner_x2"], ["ordered_x2"]),
+            helper.make_node("Max", ["corner_y1", "corner_y2"], ["ordered_y2"]),
+            helper.make_node(
+                "Concat", ["ordered_x1", "ordered_y1", "ordered_x2", "ordered_y2", "score_class"], [ONNX_OUTPUT], axis=2
+            ),
+        ]
+    )  # the output keeps its declared type and shape, [N, K, 6] float
 
 
 def _rename_value(graph: Any, old: str, new: str) -> None:

@@ -30,14 +30,17 @@ from autoinspect.domain import ONNX_INPUT, ONNX_OUTPUT, ModelMetadata
 from autoinspect.images import decode_image
 from autoinspect.inference import Detector, Prediction, letterbox_batch
 from autoinspect.onnx_metadata import write_metadata
-from autoinspect.training.base import LiteConfig
-from autoinspect.training.lite.export import ContractDetector, export_onnx
+from autoinspect.training.base import LiteConfig, TrainConfig
+from autoinspect.training.lite.export import ContractDetector, contract_detector, export_onnx
 from autoinspect.training.lite.model import build_detector
+from autoinspect.training.lite.photo_classifier import PhotoClassifier
 from machine_guard import MachineGuard, add_strict_flag, settle
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "car-damage"
 BATCH_SIZES = (1, 4, 8)
 IMGSZ = 640
+DEFAULT_IMGSZ: int = TrainConfig.model_fields["imgsz"].default
+"""The default recipe's serving size."""
 CLASSES = ["scratch", "dent"]
 
 RGBImage = npt.NDArray[np.uint8]
@@ -56,6 +59,27 @@ def export_lite(folder: Path) -> Path:
         score_thresholds=dict.fromkeys(CLASSES, 0.25),
     )
     write_metadata(path, metadata)
+    return path
+
+
+def export_default_graph(folder: Path, imgsz: int = DEFAULT_IMGSZ) -> Path:
+    """The default recipe's graph (``autoinspect train`` with no option: light head, presence head, the photo
+    classifier's second backbone) at ``imgsz``, ImageNet backbones and untrained heads: what the default served
+    model costs, since timing depends on the graph, not the weights."""
+    config = TrainConfig(imgsz=imgsz)
+    model = build_detector(config.lite, len(CLASSES), imgsz)
+    photo = PhotoClassifier(config.lite.variant, len(CLASSES))
+    path = export_onnx(contract_detector(model, config, photo), folder / "default-recipe.onnx")
+    write_metadata(
+        path,
+        ModelMetadata(
+            classes=CLASSES,
+            input_size=imgsz,
+            backend="lite (untrained heads)",
+            score_thresholds=dict.fromkeys(CLASSES, 0.25),
+            presence_thresholds=dict.fromkeys(CLASSES, 0.5),
+        ),
+    )
     return path
 
 

@@ -27,38 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from autoinspect.data.layout import DatasetLayout
-from autoinspect.domain import ModelMetadata, Split
+from autoinspect.domain import Split
 from autoinspect.inference import Detector, letterbox_batch
-from autoinspect.onnx_metadata import write_metadata
 from autoinspect.pipelines.labelled_photos import load_split
 from autoinspect.pipelines.model_evaluation import calibrate_and_evaluate
 from autoinspect.training.base import TrainConfig
-from autoinspect.training.lite.export import contract_detector, export_onnx
-from autoinspect.training.lite.model import build_detector
-from autoinspect.training.lite.photo_classifier import PhotoClassifier
 from autoinspect.training.quantization import quantize_model
-from inference_speed import CLASSES, DEFAULT_DATA, pick_photos
+from inference_speed import DEFAULT_DATA, export_default_graph, pick_photos
 from machine_guard import MachineGuard, add_strict_flag, settle
 from quality_row import HEADER, SEPARATOR, row
-
-
-def export_default_graph(folder: Path, imgsz: int) -> Path:
-    """The default recipe's graph at ``imgsz`` with ImageNet backbones and untrained heads."""
-    config = TrainConfig(imgsz=imgsz)
-    model = build_detector(config.lite, len(CLASSES), imgsz)
-    photo = PhotoClassifier(config.lite.variant, len(CLASSES))
-    path = export_onnx(contract_detector(model, config, photo), folder / "float.onnx")
-    write_metadata(
-        path,
-        ModelMetadata(
-            classes=CLASSES,
-            input_size=imgsz,
-            backend="lite (untrained heads)",
-            score_thresholds=dict.fromkeys(CLASSES, 0.25),
-            presence_thresholds=dict.fromkeys(CLASSES, 0.5),
-        ),
-    )
-    return path
 
 
 def time_both(models: dict[str, Path], photos: list[np.ndarray], repeats: int) -> dict[str, list[float]]:

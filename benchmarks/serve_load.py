@@ -4,11 +4,13 @@ Run: ``.venv/bin/python benchmarks/serve_load.py [--model PATH] [--data ../share
 [--requests 40 64 128] [--quick]``: 4 to 6 minutes on 2 cores shared with other work (about 3 alone);
 ``--quick`` about 1 minute, nearly all of it imports, the export and the registration.
 
-The API side is the real service: a temporary AutoInspect home gets the ``lite`` backend's graph at 640 px (exported
-by ``inference_speed.export_lite``) registered in its own MLflow SQLite registry, promoted to champion, and an
-``inspect`` key; then ``python -m autoinspect serve`` runs as a subprocess on 127.0.0.1 and is stopped with SIGINT
-at the end, as Ctrl-C would. The reference is a bare :class:`~autoinspect.inference.Detector` on the same ONNX file
-with the same thresholds, in this process, calling ``predict_bytes`` on the same JPEG bytes. Both sides decode the
+The API side is the real service: a temporary AutoInspect home gets the default recipe's graph at 384 px (light
+head, presence head and the photo classifier's second backbone, with untrained heads:
+``inference_speed.export_default_graph``, what ``autoinspect train`` serves by default, for timing) registered in
+its own MLflow SQLite registry, promoted to champion, and an ``inspect`` key; then ``python -m autoinspect serve``
+runs as a subprocess on 127.0.0.1 and is stopped with SIGINT at the end, as Ctrl-C would. The reference is a bare
+:class:`~autoinspect.inference.Detector` on the same ONNX file with the same thresholds, in this process, calling
+``predict_bytes`` on the same JPEG bytes. Both sides decode the
 JPEG, so the API overhead is what serving adds around the model: HTTP, multipart parsing, the key check, drift
 features, the image store, the prediction log and the JSON answer.
 
@@ -51,7 +53,7 @@ from autoinspect.registry.aliases import promote
 from autoinspect.registry.mlflow_registry import register_model
 from autoinspect.store import ApiKeys, Scope, create_schema, make_engine
 from autoinspect.training.tracking import MlflowTracker
-from inference_speed import CLASSES, DEFAULT_DATA, IMGSZ, export_lite
+from inference_speed import CLASSES, DEFAULT_DATA, DEFAULT_IMGSZ, export_default_graph
 from machine_guard import MachineGuard, add_strict_flag, settle
 
 logger = logging.getLogger("serve_load")
@@ -490,7 +492,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="autoinspect-serve-load-") as tmp:
         folder = Path(tmp)
         isolate_environment(folder)
-        model = args.model.resolve() if args.model else export_lite(folder)
+        model = args.model.resolve() if args.model else export_default_graph(folder)
         logger.info("model %s (%.1f MB)", model, model.stat().st_size / 1e6)
         reference = Detector(model)
         token = prepare_home(folder / "home", model, reference.metadata, reference.thresholds)
@@ -500,7 +502,7 @@ def main() -> None:
             results = measure(reference, server.url, token, photos, requests, warmup)
             machine = guard.finish()
             memory = f"peak memory: server {peak_rss_mb(server.pid)}, benchmark {peak_rss_mb(os.getpid())}"
-    label = f"lite graph at {IMGSZ} px (efficientnet_lite0 ImageNet backbone, untrained FPN + FCOS head)"
+    label = f"the default recipe's graph at {DEFAULT_IMGSZ} px (ImageNet backbones, untrained heads)"
     print(f"model: {args.model or label}")
     print(f"photos: {describe_photos(photos)}; {source}")
     print(

@@ -39,9 +39,8 @@ from autoinspect.inference import letterbox_batch
 from autoinspect.inference.model_file import DEFAULT_PROVIDERS
 from autoinspect.training.base import TrainConfig
 from autoinspect.training.quantization import quantize_model
-from inference_speed import DEFAULT_DATA, pick_photos
+from inference_speed import DEFAULT_DATA, export_default_graph, pick_photos
 from machine_guard import MachineGuard, add_strict_flag, settle
-from quantization import export_default_graph
 
 ROUNDS = 3
 CALLERS = (1, 2)

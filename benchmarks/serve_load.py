@@ -479,8 +479,17 @@ def main() -> None:
         "--requests", type=int, nargs="+", help=f"per level {CONCURRENCY}: one count for all, or one each"
     )
     parser.add_argument("--quick", action="store_true", help=f"tiny counts {QUICK_REQUESTS}, to check it runs")
+    parser.add_argument(
+        "--serving",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a serving setting for the server, e.g. max_concurrent_runs=1 (inference_threads also sets the "
+        "reference Detector's threads)",
+    )
     add_strict_flag(parser)
     args = parser.parse_args()
+    serving = dict(item.split("=", 1) for item in args.serving)
     requests = request_counts(args.requests, args.quick)
     images = args.images or (4 if args.quick else 16)
     warmup = 1 if args.quick else WARMUP_REQUESTS
@@ -494,10 +503,12 @@ def main() -> None:
         isolate_environment(folder)
         model = args.model.resolve() if args.model else export_default_graph(folder)
         logger.info("model %s (%.1f MB)", model, model.stat().st_size / 1e6)
-        reference = Detector(model)
+        threads = serving.get("inference_threads")
+        reference = Detector(model, intra_op_threads=int(threads) if threads else None)
         token = prepare_home(folder / "home", model, reference.metadata, reference.thresholds)
         logger.info("registered, promoted and keyed in %.0f s", time.perf_counter() - began)
-        with running_server(folder / "home", folder / "server.log") as server:
+        environment = {f"AUTOINSPECT_SERVING__{name.upper()}": value for name, value in serving.items()}
+        with running_server(folder / "home", folder / "server.log", environment) as server:
             guard = MachineGuard([server.pid])
             results = measure(reference, server.url, token, photos, requests, warmup)
             machine = guard.finish()
@@ -514,6 +525,7 @@ def main() -> None:
         f"side taking turns, after {warmup} warm-up request(s) per side"
     )
     print(f"1-min load average at start: {load_at_start:.2f}; run {time.perf_counter() - began:.0f} s after imports")
+    print(f"serving settings: {serving or 'defaults'}")
     print(memory)
     mark = settle(machine, strict=args.strict)
     print()

@@ -262,8 +262,8 @@ class QualityGateSettings(BaseModel):
     most, a studio shot)."""
     max_blur: float = Field(0.38, ge=0, le=1)
     """Above this blur measure (detail a slight softening leaves, 0-1) a photo is blurred (the sample: 0.31 at
-    most, sharp close-ups of smooth paint included; a Gaussian blur of 1/200 of the photo's side gives 0.45 and
-    more)."""
+    most, sharp close-ups of smooth paint included; every copy blurred by 1/150 of the photo's side is above it:
+    ``benchmarks/photo_quality.py``)."""
 
 
 class SamplingRule(BaseModel):

@@ -9,8 +9,7 @@ exactly as the Detector letterboxes (the caller passes them in), so no range is 
 Only the convolutions and their activations are quantized (:data:`QUANTIZED_OPS`): they are nearly all of the
 time, and what follows them (box decoding in input pixels, the presence blend and its sigmoid) stays in float, so
 a box corner keeps sub-pixel precision and a presence probability keeps the resolution its calibrated threshold
-and review margin need. Measured on the lite graph at 384 px on 2 cores: the convolutions alone in int8 run as
-fast as quantizing every supported operator (``benchmarks/quantization.py``).
+and review margin need. ``benchmarks/quantization.py`` times the result against its float model.
 
 The quantized file carries its source's metadata with ``precision`` ``int8``; like any new model, its thresholds
 are then calibrated on val by the evaluation step.

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autoinspect.config import ServingSettings
-from autoinspect.images import decode_image
+from autoinspect.images import DecodedImage, decode_image
 from autoinspect.monitoring.features import live_features
 from autoinspect.serving.photo_quality import measure
 from inference_speed import DEFAULT_DATA
@@ -45,10 +45,10 @@ def main() -> None:
     paths = sorted((args.data / "images" / "test").iterdir())
     uploads = [path.read_bytes() for path in paths[:: max(1, len(paths) // args.images)][: args.images]]
 
-    def decode(data: bytes) -> object:
+    def decode(data: bytes) -> DecodedImage:
         return decode_image(data, max_pixels=serving.max_pixels, max_side=serving.max_side)
 
-    photos = [decode_image(data, max_pixels=serving.max_pixels, max_side=serving.max_side) for data in uploads]
+    photos = [decode(data) for data in uploads]
     guard = MachineGuard()
     rows = {
         "decode the upload": median_ms(decode, uploads, args.repeats),

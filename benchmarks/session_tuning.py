@@ -35,7 +35,7 @@ import numpy as np
 import onnxruntime as ort
 
 from autoinspect.domain import ONNX_INPUT
-from autoinspect.inference import letterbox_batch
+from autoinspect.inference import letterbox_batch, read_metadata
 from autoinspect.inference.model_file import DEFAULT_PROVIDERS
 from autoinspect.training.base import TrainConfig
 from autoinspect.training.quantization import quantize_model
@@ -96,7 +96,7 @@ def throughput(session: ort.InferenceSession, inputs: list[np.ndarray], callers:
 
 def measure(model: Path, photos: list[np.ndarray], seconds: float) -> dict[tuple[str, int], list[float]]:
     """Photos per second per (variant, callers), one figure per round."""
-    size = int(ort.InferenceSession(str(model), providers=DEFAULT_PROVIDERS).get_inputs()[0].shape[-1])
+    size = read_metadata(model).input_size
     inputs = [letterbox_batch([photo], size)[0] for photo in photos]
     sessions = {
         name: ort.InferenceSession(str(model), build(), providers=DEFAULT_PROVIDERS)

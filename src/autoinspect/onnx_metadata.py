@@ -32,6 +32,15 @@ def write_metadata(path: Path, metadata: ModelMetadata) -> None:
     onnx.save(model, str(path))
 
 
+def read_file_metadata(path: Path) -> ModelMetadata:
+    """The metadata of an ONNX file read with the ``onnx`` package, for tools that edit the file anyway (serving
+    reads it through its ONNX Runtime session instead: ``inference.read_metadata``)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return parse_metadata({prop.key: prop.value for prop in model.metadata_props}, str(path))
+
+
 def parse_metadata(custom: Mapping[str, str], source: str) -> ModelMetadata:
     """Metadata from a ``key -> value`` map (ONNX Runtime's ``custom_metadata_map``)."""
     raw = custom.get(ONNX_METADATA_KEY)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -21,12 +20,14 @@ from pydantic import BaseModel
 from autoinspect.config import Settings
 from autoinspect.data.versions import DatasetStore
 from autoinspect.domain import Split
-from autoinspect.inference.letterbox import letterbox_batch
+from autoinspect.inference import letterbox_batch, read_metadata
 from autoinspect.pipelines.labelled_photos import load_split
 from autoinspect.pipelines.model_evaluation import DEFAULT_REVIEW_SHARE, ModelEvaluation, calibrate_and_evaluate
 from autoinspect.pipelines.registration import Registration, register_run
+from autoinspect.pipelines.training import new_run_dir
 from autoinspect.registry.gates import GateDecision, GateRules, check_gates
-from autoinspect.training.quantization import quantize_model, read_file_metadata
+from autoinspect.registry.model_files import ONNX_FILE
+from autoinspect.training.quantization import quantize_model
 from autoinspect.training.tracking import (
     TAG_BACKEND,
     TAG_PRECISION,
@@ -38,7 +39,6 @@ from autoinspect.training.tracking import (
 logger = logging.getLogger(__name__)
 
 GATE_FILE = "quantization_gate.json"
-ONNX_FILE = "model.onnx"
 
 
 class QuantizationOutcome(BaseModel):
@@ -84,9 +84,9 @@ def quantize_run(
         store = DatasetStore(settings.datasets_dir)
         layout = store.materialise(store.resolve(files.dataset.digest), settings.checkouts_dir)
         val, test = load_split(layout, Split.VAL), load_split(layout, Split.TEST)
-        size = read_file_metadata(files.onnx_path).input_size
+        size = read_metadata(files.onnx_path).input_size
         batch, _ = letterbox_batch([photo.rgb for photo in val[:count]], size)
-        out_dir = settings.runs_dir / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}-int8"
+        out_dir = new_run_dir(settings, "int8")
         target = out_dir / ONNX_FILE
         with MlflowTracker(settings, files.dataset, run_name=f"int8 of {run_id[:8]}", demo=files.demo) as tracker:
             metadata = quantize_model(files.onnx_path, [batch[i : i + 1] for i in range(len(batch))], target)

@@ -42,6 +42,12 @@ def make_backend(config: TrainConfig, settings: Settings) -> Backend:
     return LiteBackend()
 
 
+def new_run_dir(settings: Settings, kind: str) -> Path:
+    """Where one run's files go: under the home's runs folder, named by its UTC start time and ``kind`` (the
+    backend, or ``int8`` for a quantized variant), so folders sort by time and never collide."""
+    return settings.runs_dir / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}-{kind}"
+
+
 def train_model(
     settings: Settings,
     dataset: str,
@@ -57,8 +63,7 @@ def train_model(
     store = DatasetStore(settings.datasets_dir)
     manifest = store.resolve(dataset)
     layout = store.materialise(manifest, settings.checkouts_dir)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    out_dir = settings.runs_dir / f"{stamp}-{config.backend}"
+    out_dir = new_run_dir(settings, config.backend)
     val = load_split(layout, Split.VAL)  # decoded once: scores checkpoints, then calibrates thresholds
     scorer = make_val_scorer(val, layout.names, config.imgsz, ModelMetadata.model_fields["iou_threshold"].default)
     with MlflowTracker(settings, manifest.ref, run_name=run_name, parent_run_id=parent_run_id, demo=demo) as tracker:

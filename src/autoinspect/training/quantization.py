@@ -26,20 +26,12 @@ import numpy as np
 import numpy.typing as npt
 
 from autoinspect.domain import ONNX_INPUT, ModelMetadata
-from autoinspect.onnx_metadata import parse_metadata, write_metadata
+from autoinspect.onnx_metadata import read_file_metadata, write_metadata
 
 logger = logging.getLogger(__name__)
 
 QUANTIZED_OPS = ("Conv", "Clip", "Relu")
 """Operator types given int8 inputs and outputs; everything else runs in float between them."""
-
-
-def read_file_metadata(path: Path) -> ModelMetadata:
-    """The contract metadata of an ONNX file, read with ``onnx`` (no inference session needed)."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    return parse_metadata({prop.key: prop.value for prop in model.metadata_props}, str(path))
 
 
 def quantize_model(source: Path, calibration: Sequence[npt.NDArray[np.float32]], target: Path) -> ModelMetadata:

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export MLFLOW_DISABLE_TELEMETRY := true
 export YDATA_PROFILING_NO_ANALYTICS := 1
 
-.PHONY: install up test lint typecheck pytest bench clean browser labelstudio
+.PHONY: install up test lint typecheck pytest bench clean browser haproxy labelstudio
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "AutoInspect needs Python 3.11"'
@@ -35,6 +35,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# The load-balancer test runs deploy/haproxy/haproxy.cfg with Debian's HAProxy.
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq haproxy >/dev/null; }
+
 # Label Studio gets its own virtual environment: its Django stack pins versions that must not meet ours. The
 # round-trip test starts it on loopback. (label-studio 1.23.2 calls sentry_sdk.init with an option sentry-sdk 3 removed.)
 LABELSTUDIO := .venv-labelstudio
@@ -45,7 +49,7 @@ $(LABELSTUDIO)/.installed:
 
 labelstudio: $(LABELSTUDIO)/.installed
 
-pytest: $(STAMP) browser labelstudio
+pytest: $(STAMP) browser haproxy labelstudio
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -112,8 +112,24 @@ def test_the_api_runs_replicas_with_a_readiness_check_and_production_stores(comp
     assert home in api["volumes"], api["volumes"]
     assert not any(str(volume).split(":")[1:2] == [home] for volume in api["volumes"])
     ui = _environment(_services(compose)["ui"])
-    assert ui["AUTOINSPECT_UI__API_URL"] == "http://api:8000"
+    assert ui["AUTOINSPECT_UI__API_URL"] == "http://lb:8000"
     assert not any("KEY" in name for name in ui)  # no key wired into a published page: people sign in
+
+
+def test_the_load_balancer_is_the_apis_one_way_in_and_gets_every_setting_its_file_reads(
+    compose: dict[str, Any],
+) -> None:
+    """tests/serving/test_load_balancer.py runs deploy/haproxy/haproxy.cfg; this checks compose runs it the same way."""
+    services = _services(compose)
+    lb, api = services["lb"], services["api"]
+    mounted = {str(volume).split(":")[1]: str(volume).split(":")[0] for volume in lb["volumes"]}
+    config = DEPLOY / mounted["/usr/local/etc/haproxy/haproxy.cfg"]
+    read = set(re.findall(r'"\$\{(\w+)\}"', config.read_text()))
+    env = _environment(lb)
+    assert read and read == set(env), read ^ set(env)
+    assert env["LB_API_SERVICE"] == f"api:{_environment(api)['AUTOINSPECT_SERVING__PORT']}"
+    assert "ports" not in api and any(str(port).endswith(":8000") for port in lb["ports"])
+    assert int(env["LB_MAX_REPLICAS"]) >= int(api["deploy"]["replicas"])
 
 
 def test_mlflow_stores_on_postgresql_and_s3(compose: dict[str, Any]) -> None:

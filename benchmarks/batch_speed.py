@@ -1,0 +1,147 @@
+"""Sharded batch inference (``autoinspect batch``, the batch DAG's steps) against the bare Detector, in photos/s.
+
+Run: ``.venv/bin/python benchmarks/batch_speed.py [--model PATH] [--data ../shared/data/car-damage] [--photos 64]
+[--shard-size 16] [--strict]``: about 3 minutes on 2 cores.
+
+The same photo files (real test photos, copied to a temporary folder) go through three paths:
+
+- the reference: one :class:`~autoinspect.inference.Detector` (default threads) calling ``predict_file`` on each
+  file, loaded before the clock starts;
+- the local runner, ``run_batch`` as ``autoinspect batch`` calls it: plan the shards, pin the registry's champion,
+  download and load it, predict shard after shard, write and merge the shard files; timed end to end;
+- two shard workers, as two mapped Airflow tasks on one 2-core worker: two processes, each with a Detector of one
+  thread, running ``predict_shard`` on every other shard; timed from the first photo to the last (the processes'
+  start-up is reported apart).
+
+Every path's figure is its photos/s over the reference's, measured before and after the others (the mean of both);
+the model is the default recipe's graph at 384 px (``inference_speed.export_default_graph``) unless ``--model``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from autoinspect.config import Settings
+from autoinspect.inference import Detector
+from autoinspect.pipelines.batch_inference import merge_shards, plan_shards, predict_shard, run_batch
+from inference_speed import DEFAULT_DATA, DEFAULT_IMGSZ, export_default_graph
+from machine_guard import MachineGuard, add_strict_flag, settle
+from serve_load import isolate_environment, prepare_home
+
+logger = logging.getLogger("batch_speed")
+
+
+@dataclass(frozen=True)
+class PathTiming:
+    path: str
+    photos: int
+    seconds: float
+    note: str = ""
+
+    @property
+    def per_second(self) -> float:
+        return self.photos / self.seconds
+
+
+def copy_photos(data: Path, count: int, folder: Path) -> list[Path]:
+    """``count`` test photos spread over the sorted names, copied into ``folder``."""
+    source = sorted(p for p in (data / "images" / "test").iterdir() if p.suffix.lower() in {".jpg", ".jpeg"})
+    if not source:
+        raise SystemExit(f"no JPEG photos under {data / 'images' / 'test'}")
+    step = max(1, len(source) // count)
+    folder.mkdir(parents=True)
+    return [Path(shutil.copy2(path, folder / path.name)) for path in source[::step][:count]]
+
+
+def time_reference(model: Path, files: list[Path]) -> PathTiming:
+    detector = Detector(model)
+    detector.predict_file(files[0])  # first run allocates
+    started = time.perf_counter()
+    for path in files:
+        detector.predict_file(path)
+    return PathTiming("bare Detector, one after the other", len(files), time.perf_counter() - started)
+
+
+def time_runner(settings: Settings, folder: Path, files: list[Path], shard_size: int, out: Path) -> PathTiming:
+    started = time.perf_counter()
+    summary = run_batch(settings, folder, shard_size=shard_size, out=out)
+    seconds = time.perf_counter() - started
+    assert summary.files == len(files) and summary.errors == 0, summary
+    label = f"`autoinspect batch` (local runner, shards of {shard_size}, model from the registry)"
+    return PathTiming(label, len(files), seconds, "end to end: registry download, load, predict, merge")
+
+
+def _worker(args: tuple[str, str, list[list[str]], str]) -> tuple[float, float, list[str]]:
+    """One shard worker: a one-thread Detector, then its shards; returns when its first and last photo ran."""
+    home, model, shards, out = args
+    settings = Settings(home=Path(home))
+    detector = Detector(Path(model), intra_op_threads=1)
+    started = time.time()
+    parts = [str(predict_shard(settings, files, out_dir=Path(out), detector=detector)) for files in shards]
+    return started, time.time(), parts
+
+
+def time_workers(home: Path, model: Path, folder: Path, shard_size: int, out: Path) -> PathTiming:
+    shards = plan_shards(folder, shard_size)
+    jobs = [(str(home), str(model), shards[worker::2], str(out / "parts")) for worker in range(2)]
+    launched = time.time()
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_worker, jobs)
+    first, last = min(r[0] for r in results), max(r[1] for r in results)
+    summary = merge_shards([Path(p) for r in results for p in r[2]], out / "merged.jsonl")
+    assert summary.errors == 0
+    label = f"2 shard workers (processes, 1 thread each, shards of {shard_size})"
+    return PathTiming(label, summary.files, last - first, f"start-up before the first photo {first - launched:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="an exported detector; default: the lite graph, exported now")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--photos", type=int, default=64)
+    parser.add_argument("--shard-size", type=int, default=16)
+    add_strict_flag(parser)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with tempfile.TemporaryDirectory(prefix="autoinspect-batch-speed-") as tmp:
+        folder = Path(tmp)
+        isolate_environment(folder)
+        files = copy_photos(args.data, args.photos, folder / "photos")
+        model = args.model.resolve() if args.model else export_default_graph(folder)
+        probe = Detector(model)
+        prepare_home(folder / "home", model, probe.metadata, probe.thresholds)
+        settings = Settings(home=folder / "home")
+        guard = MachineGuard()
+        before = time_reference(model, files)
+        timings = [
+            time_runner(settings, folder / "photos", files, args.shard_size, folder / "out" / "batch.jsonl"),
+            time_workers(folder / "home", model, folder / "photos", args.shard_size, folder / "workers"),
+        ]
+        after = time_reference(model, files)
+        machine = guard.finish()
+    reference = 2 / (1 / before.per_second + 1 / after.per_second)
+    print(f"model: {args.model or f'the default recipe graph at {DEFAULT_IMGSZ} px (untrained heads)'}")
+    print(f"photos: {len(files)} real test photos from {args.data}; cores: {os.cpu_count()}")
+    mark = settle(machine, strict=args.strict)
+    print()
+    print("| path | photos | seconds | photos/s | / bare Detector | note |")
+    print("|---|---|---|---|---|---|")
+    print(f"| bare Detector{mark} | {len(files)} | before {before.seconds:.1f}, after {after.seconds:.1f} | "
+          f"{reference:.2f} | 1.00 | mean of the runs before and after the others |")  # fmt: skip
+    for timing in timings:
+        print(
+            f"| {timing.path}{mark} | {timing.photos} | {timing.seconds:.1f} | {timing.per_second:.2f} | "
+            f"{timing.per_second / reference:.2f} | {timing.note} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from settings_env import assert_setting_exists
 
 import autoinspect
 from autoinspect.config import Settings
@@ -83,20 +84,12 @@ def test_autoinspect_settings_of_every_service_load(compose: dict[str, Any], mon
             # extra="forbid": a misspelt or removed setting is an error, not a silently ignored variable
             Settings()
             for key in settings_env:
-                _assert_setting_exists(key, name)
+                assert_setting_exists(key, name)
         finally:
             for key in settings_env:
                 monkeypatch.delenv(key)
         checked += 1
     assert checked >= 4  # api, ui, mlflow clients in airflow...
-
-
-def _assert_setting_exists(variable: str, service: str) -> None:
-    model: Any = Settings
-    for part in variable.removeprefix("AUTOINSPECT_").lower().split("__"):
-        fields = model.model_fields
-        assert part in fields, f"{service}: {variable} names no setting ({part!r} not in {sorted(fields)})"
-        model = fields[part].annotation
 
 
 def test_the_api_runs_replicas_with_a_readiness_check_and_production_stores(compose: dict[str, Any]) -> None:

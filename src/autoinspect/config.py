@@ -76,6 +76,24 @@ class StoreSettings(BaseModel):
     """Predictions written per transaction: larger batches ride out a slow database with fewer round trips."""
 
 
+class StorageSettings(BaseModel):
+    """Where photos live when several hosts must reach them (``autoinspect.store.objects``)."""
+
+    images_url: str | None = None
+    """Served photos by content hash: ``None`` keeps them under ``<home>/images``; ``s3://bucket/prefix`` puts
+    them in object storage, shared by every API replica, the UI and training on any host."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible endpoint (MinIO, Ceph, R2); ``None`` means AWS. Credentials come from the usual AWS chain
+    (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, a profile, an instance role)."""
+
+    @field_validator("images_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("s3://"):
+            raise ValueError(f"images_url must be an s3:// URL (or unset for <home>/images), got {value!r}")
+        return value
+
+
 class ServingSettings(BaseModel):
     """The prediction service: where it listens, what it accepts, how often it follows the registry."""
 
@@ -348,6 +366,7 @@ class Settings(BaseSettings):
     splits: SplitSettings = Field(default_factory=SplitSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     gates: GateSettings = Field(default_factory=GateSettings)
@@ -427,8 +446,18 @@ class Settings(BaseSettings):
 
     @property
     def images_dir(self) -> Path:
-        """Served photos by content hash (when ``store.keep_images``)."""
+        """Served photos by content hash (when ``store.keep_images``), unless ``storage.images_url`` is set."""
         return self.home / "images"
+
+    @property
+    def images_location(self) -> str:
+        """Where served photos are: ``storage.images_url`` or :attr:`images_dir`."""
+        return self.storage.images_url or str(self.images_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Local copies of remote objects (photos from object storage) for tools that need files."""
+        return self.home / "cache"
 
     @property
     def monitoring_dir(self) -> Path:

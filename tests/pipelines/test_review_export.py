@@ -81,7 +81,9 @@ def test_reviews_become_a_yolo_batch_with_provenance_that_versions(settings: Set
     served.review("not-kept", None, [DENT])
     missing = _photo(4)
     served.review("missing", missing, None)
-    served.images.path(served.images.put(missing)).unlink()
+    photo = served.images.local_file(served.images.put(missing))
+    assert photo is not None
+    photo.unlink()
 
     result = export_reviews(settings)
 

@@ -6,14 +6,18 @@ import base64
 import io
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import boto3
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from postgres import postgres_schema
 from registered import flip_weight_signs
+from s3 import s3_server
 from served import KeyFactory, jpeg, wait_for_log
 
-from autoinspect.config import Settings
+from autoinspect.config import Settings, StorageSettings
 from autoinspect.serving.app import create_app
 from autoinspect.store import (
     ApiKeys,
@@ -244,3 +248,25 @@ def test_the_service_logs_to_postgresql_in_production_configuration(registry: Se
             queue = client.get("/v1/review/queue", headers={"X-API-Key": token}).json()
         assert len(queue) == 2 and engine.dialect.name == "postgresql"
         engine.dispose()
+
+
+def test_with_an_s3_photo_store_every_replica_keeps_served_photos_in_the_bucket(
+    registry: Settings, make_key: KeyFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``storage.images_url``: photos go to object storage, where any host (the UI, training) finds them."""
+    with s3_server(monkeypatch, "photos") as endpoint:
+        storage = StorageSettings(images_url="s3://photos/served", s3_endpoint_url=endpoint)
+        settings = registry.model_copy(update={"storage": storage})
+        data = jpeg(red=True, seed=5)
+        with TestClient(create_app(settings)) as client:
+            response = client.post(
+                "/v1/inspect", files={"image": ("car.jpg", data)}, headers={"X-API-Key": make_key(Scope.INSPECT)}
+            )
+            assert response.status_code == 200, response.text
+        (entry,) = _all(registry)
+        assert entry.image_sha256 is not None
+        assert not registry.images_dir.exists()  # nothing on the replica's disk
+        elsewhere = settings.model_copy(update={"home": tmp_path / "another-host"})
+        assert ImageStore.for_settings(elsewhere).get(entry.image_sha256) == data
+        listed = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket="photos")["Contents"]
+        assert [item["Key"] for item in listed] == [f"served/{entry.image_sha256[:2]}/{entry.image_sha256}"]

@@ -195,7 +195,7 @@ def _plan(
     Two requests can carry the same photo (an intake app that resends it under a new id): its file is written
     once, and a second review that disagrees with the first is reported rather than silently losing to it.
     """
-    images = ImageStore(settings.images_dir)
+    images = ImageStore.for_settings(settings)
     by_photo = {line.image_sha256: line for line in ledger.values() if line.duplicate_of is None}
     photos: list[_Photo] = []
     duplicates: list[LedgerLine] = []
@@ -224,9 +224,9 @@ def _photo(review: Review, images: ImageStore, settings: Settings) -> _Photo | s
         return f"classes {unknown} are not in settings.classes {settings.classes}"
     if review.image_sha256 is None:
         return "the photo was not kept when it was served (store.keep_images was off)"
-    source = images.path(review.image_sha256)
-    if not source.is_file():
-        return f"photo {review.image_sha256} is missing from the image store {images.root}"
+    source = images.local_file(review.image_sha256)
+    if source is None:
+        return f"photo {review.image_sha256} is missing from the image store {images.location}"
     try:
         with Image.open(source) as image:
             encoding = image.format or "unknown"

@@ -139,11 +139,11 @@ def dataset_photos(layout: DatasetLayout, keys: Sequence[str] | None = None) -> 
 
 def review_photos(settings: Settings, limit: int) -> list[TaskPhoto]:
     """The review queue's photos that were kept, with the answer that was served (the oldest first)."""
-    images = ImageStore(settings.images_dir)
+    images = ImageStore.for_settings(settings)
     photos, missing = [], 0
     for entry in reversed(pending_reviews(settings, limit)):
-        path = images.path(entry.image_sha256) if entry.image_sha256 else None
-        if path is None or not path.is_file():
+        path = images.local_file(entry.image_sha256) if entry.image_sha256 else None
+        if path is None:
             missing += 1
             continue
         photos.append(

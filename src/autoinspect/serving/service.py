@@ -72,7 +72,7 @@ def open_service(settings: Settings, *, metrics: ServiceMetrics, loader: ModelLo
         replica.fall_back()
     replica.start_polling()
     metrics.watch(lambda: writer.stats, lambda: replica.stats)
-    images = ImageStore(settings.images_dir) if settings.store.keep_images else None
+    images = ImageStore.for_settings(settings) if settings.store.keep_images else None
     inspector = Inspector(
         replica,
         writer=writer,

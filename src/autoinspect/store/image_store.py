@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
+
+from autoinspect.config import Settings
+from autoinspect.store.objects import ObjectStore, object_store
 
 logger = logging.getLogger(__name__)
 
@@ -15,10 +16,11 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ImageStore:
-    """A content-addressed folder: ``root/ab/abcdef...`` holds the bytes whose sha256 is ``abcdef...``.
+    """Content-addressed photos: key ``ab/abcdef...`` holds the bytes whose sha256 is ``abcdef...``, in a local
+    folder or an S3 bucket (:mod:`~autoinspect.store.objects`).
 
     Content addressing makes ``put`` idempotent (the same photo sent twice is stored once) and lets replicas share
-    one folder without coordination; the two-character fan-out keeps directories small.
+    one store without coordination; the two-character fan-out keeps directories small.
 
     Example:
         >>> import tempfile
@@ -27,42 +29,39 @@ class ImageStore:
         b'jpeg bytes'
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, objects: ObjectStore | Path, cache: Path | None = None) -> None:
+        """``objects``: the store, or a local folder; ``cache``: where remote photos are downloaded for tools
+        that need a file (:meth:`local_file`)."""
+        self.objects = object_store(objects) if isinstance(objects, Path) else objects
+        self.cache = cache
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ImageStore:
+        """The store ``settings.storage.images_url`` names (``<home>/images`` by default)."""
+        objects = object_store(settings.images_location, endpoint_url=settings.storage.s3_endpoint_url)
+        return cls(objects, settings.cache_dir / "images")
+
+    @property
+    def location(self) -> str:
+        return self.objects.location
 
     def put(self, data: bytes) -> str:
-        """Store ``data`` and return its sha256 (hex).
-
-        The bytes go to a temporary file in the target folder and are renamed into place, so a reader never sees
-        a partial image and two replicas storing the same photo at once both succeed.
-        """
+        """Store ``data`` and return its sha256 (hex); a photo stored before is not written again."""
         sha = hashlib.sha256(data).hexdigest()
-        target = self.path(sha)
-        if target.exists():
-            return sha
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            Path(temporary).replace(target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        logger.debug("stored image %s (%d bytes)", sha, len(data))
+        if self.objects.create(self.key(sha), data):
+            logger.debug("stored image %s (%d bytes)", sha, len(data))
         return sha
 
-    def path(self, sha: str) -> Path:
-        """Where the image with this hash lives (whether or not it is stored).
+    @staticmethod
+    def key(sha: str) -> str:
+        """The object key of the image with this hash (whether or not it is stored).
 
         Raises:
             ValueError: ``sha`` is not 64 lowercase hex digits (it may come from a request: no path tricks).
         """
         if not _SHA256.fullmatch(sha):
             raise ValueError(f"not a sha256 hex digest: {sha!r}")
-        return self.root / sha[:2] / sha
+        return f"{sha[:2]}/{sha}"
 
     def find(self, sha: str | None) -> bytes | None:
         """The stored bytes, or ``None`` (logged) when there is no hash or its photo is missing or unreadable: for
@@ -81,4 +80,9 @@ class ImageStore:
         Raises:
             FileNotFoundError: no image with this hash is stored.
         """
-        return self.path(sha).read_bytes()
+        return self.objects.read(self.key(sha))
+
+    def local_file(self, sha: str) -> Path | None:
+        """A local file with the photo (the stored file itself, or a cached download), ``None`` if not stored."""
+        cache = self.cache or Path(".autoinspect-cache") / "images"
+        return self.objects.local_file(self.key(sha), cache)

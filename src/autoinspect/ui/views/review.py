@@ -37,7 +37,7 @@ def render(settings: Settings) -> None:
         st.info("Nothing to review: no flagged answer is waiting.")
         return
     st.caption(f"{len(queue)} answer(s) waiting, newest first.")
-    images = ImageStore(settings.images_dir)
+    images = ImageStore.for_settings(settings)
     for entry in queue:
         with st.container(border=True):
             _show_entry(entry, images, settings)

@@ -228,7 +228,7 @@ def profile(
     if Path(source).is_dir():
         layout = DatasetLayout(Path(source))
     else:
-        store = DatasetStore(settings.datasets_dir)
+        store = DatasetStore.for_settings(settings)
         layout = store.materialise(store.resolve(source), settings.checkouts_dir)
     target = out or settings.reports_dir / "profile" / layout.root.name
     result = profile_dataset(layout, target, workers=settings.worker_count, title=f"{source} profile")
@@ -257,7 +257,7 @@ def issues(
     given = {k: v for k, v in {"epochs": epochs, "imgsz": imgsz}.items() if v is not None}
     run_config = _train_config(config, given) if config else fold_recipe().model_copy(update=given)
     reference = _dataset_ref(settings, data)
-    manifest = DatasetStore(settings.datasets_dir).resolve(reference)
+    manifest = DatasetStore.for_settings(settings).resolve(reference)
     folder = out or settings.label_issues_dir / manifest.digest[:12]
     run = find_dataset_label_issues(settings, reference, run_config, folds=folds, out_dir=folder, drop=drop)
     report = run.report
@@ -333,7 +333,7 @@ def version_create(
 @version_app.command("list")
 def version_list(name: Annotated[str | None, typer.Argument()] = None) -> None:
     """Dataset names, or the history of one name (oldest first)."""
-    store = DatasetStore(_settings().datasets_dir)
+    store = DatasetStore.for_settings(_settings())
     for dataset in [name] if name else store.names():
         for manifest in store.history(dataset):
             created = manifest.created_at.isoformat(timespec="seconds")
@@ -343,7 +343,7 @@ def version_list(name: Annotated[str | None, typer.Argument()] = None) -> None:
 @version_app.command("show")
 def version_show(ref: Annotated[str, typer.Argument(help="name, name@digest-prefix or digest prefix")]) -> None:
     """A version's manifest summary as JSON."""
-    manifest = DatasetStore(_settings().datasets_dir).resolve(ref)
+    manifest = DatasetStore.for_settings(_settings()).resolve(ref)
     _echo_json(
         {
             "name": manifest.name,
@@ -367,7 +367,7 @@ def version_show(ref: Annotated[str, typer.Argument(help="name, name@digest-pref
 @version_app.command("checkout")
 def version_checkout(ref: Annotated[str, typer.Argument()], out: Annotated[Path, typer.Argument()]) -> None:
     """Materialise a version as a YOLO folder (read-only files)."""
-    layout = DatasetStore(_settings().datasets_dir).checkout(ref, out)
+    layout = DatasetStore.for_settings(_settings()).checkout(ref, out)
     typer.echo(str(layout.root))
 
 

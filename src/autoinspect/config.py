@@ -77,20 +77,24 @@ class StoreSettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
-    """Where photos live when several hosts must reach them (``autoinspect.store.objects``)."""
+    """Where photos and dataset versions live when several hosts must reach them (``autoinspect.object_storage``)."""
 
     images_url: str | None = None
     """Served photos by content hash: ``None`` keeps them under ``<home>/images``; ``s3://bucket/prefix`` puts
     them in object storage, shared by every API replica, the UI and training on any host."""
+    datasets_url: str | None = None
+    """Dataset versions (objects, manifests, name histories): ``None`` keeps them under ``<home>/datasets``;
+    ``s3://bucket/prefix`` lets a version made on one host be trained from on another (each downloads what it
+    lacks once into ``<home>/cache``)."""
     s3_endpoint_url: str | None = None
     """An S3-compatible endpoint (MinIO, Ceph, R2); ``None`` means AWS. Credentials come from the usual AWS chain
     (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, a profile, an instance role)."""
 
-    @field_validator("images_url")
+    @field_validator("images_url", "datasets_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("s3://"):
-            raise ValueError(f"images_url must be an s3:// URL (or unset for <home>/images), got {value!r}")
+            raise ValueError(f"must be an s3:// URL (or unset for a folder of the home), got {value!r}")
         return value
 
 
@@ -426,6 +430,11 @@ class Settings(BaseSettings):
     @property
     def datasets_dir(self) -> Path:
         return self.home / "datasets"
+
+    @property
+    def datasets_location(self) -> str:
+        """Where dataset versions are: ``storage.datasets_url`` or :attr:`datasets_dir`."""
+        return self.storage.datasets_url or str(self.datasets_dir)
 
     @property
     def checkouts_dir(self) -> Path:

@@ -22,7 +22,7 @@ from autoinspect.errors import DatasetVersionError
 def _version(folder: Path, settings: Settings, name: str = "synth", **kwargs: bool) -> VersionManifest:
     layout = DatasetLayout(folder)
     report, scans = validate_layout(layout, settings)
-    return build_version(DatasetStore(settings.datasets_dir), layout, scans, report, name, settings, **kwargs)
+    return build_version(DatasetStore.for_settings(settings), layout, scans, report, name, settings, **kwargs)
 
 
 def _files(root: Path) -> dict[str, str]:
@@ -44,7 +44,7 @@ def test_same_content_same_digest_and_checkout_is_exact(synth: Path, settings: S
     shutil.copytree(synth, copy)
     again = _version(copy, settings, name="other-name")
     assert again.digest == first.digest
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     assert [v.digest for v in store.history("synth")] == [first.digest]
     assert store.resolve(f"synth@{first.digest[:8]}").digest == first.digest
     out = store.checkout("synth", tmp_path / "checkout")
@@ -56,7 +56,7 @@ def test_same_content_same_digest_and_checkout_is_exact(synth: Path, settings: S
 
 def test_unknown_reference_is_a_clear_error(settings: Settings) -> None:
     with pytest.raises(DatasetVersionError, match="no dataset versions match"):
-        DatasetStore(settings.datasets_dir).resolve("nope")
+        DatasetStore.for_settings(settings).resolve("nope")
 
 
 def _relabel(folder: Path, split: str) -> str:
@@ -69,7 +69,7 @@ def test_adding_annotations_makes_a_new_version_and_keeps_test_fixed(
     synth: Path, settings: Settings, tmp_path: Path
 ) -> None:
     base = _version(synth, settings)
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     manifest_file = settings.datasets_dir / "versions" / f"{base.digest}.json"
     manifest_bytes = manifest_file.read_bytes()
     base_test = {i.name: i for i in base.items if i.split is Split.TEST}

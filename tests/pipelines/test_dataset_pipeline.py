@@ -24,7 +24,7 @@ def test_embedded_defaults_generate_validate_version_and_profile(settings: Setti
     assert result.profile.contact_sheet.is_file()
     again = prepare_dataset(settings, profile=False)  # a second run reuses the sample: same digest
     assert again.version.digest == result.version.digest
-    assert [v.digest for v in DatasetStore(settings.datasets_dir).history("synthetic")] == [result.version.digest]
+    assert [v.digest for v in DatasetStore.for_settings(settings).history("synthetic")] == [result.version.digest]
 
 
 def test_coco_export_of_real_sample_prepares_to_same_boxes(

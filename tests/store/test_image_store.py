@@ -11,8 +11,8 @@ import pytest
 from s3 import s3_server
 
 from autoinspect.config import Settings, StorageSettings
+from autoinspect.object_storage import LocalObjects, S3Objects, object_store
 from autoinspect.store import ImageStore
-from autoinspect.store.objects import LocalObjects, S3Objects, object_store
 
 
 @pytest.fixture(params=["folder", "s3"])

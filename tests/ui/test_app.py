@@ -291,7 +291,7 @@ def test_data_page_lists_a_dataset_version_and_the_suspected_label_errors(
 ) -> None:
     key = ui_env(Scope.INSPECT)
     prepared = prepare_dataset(registry, None, profile=False)
-    layout = DatasetStore(registry.datasets_dir).materialise(prepared.version, registry.checkouts_dir)
+    layout = DatasetStore.for_settings(registry).materialise(prepared.version, registry.checkouts_dir)
     photo = next(item for item in layout.items() if item.split is Split.TRAIN)
     issue = LabelIssue(
         image_id=photo.key,

@@ -1,10 +1,14 @@
-"""Immutable, content-addressed dataset versions.
+"""Immutable, content-addressed dataset versions, in a local folder or an S3 bucket (``storage.datasets_url``).
 
 ::
 
-    <home>/datasets/objects/ab/ab12...   every image and label file once, by sha256, read-only
+    <home>/datasets/objects/ab/ab12...   every image and label file once, by sha256, written once
     <home>/datasets/versions/<digest>.json  a manifest: classes, one row per image (split, hashes, counts)
-    <home>/datasets/refs/<name>.json        the history of a dataset name, newest last
+    <home>/datasets/refs/<name>.json        the history of a dataset name, newest last (the one mutable object)
+
+In object storage the keys are the same under the URL's prefix: a version committed on one host is trained from on
+another, which downloads each object it lacks once into its cache (objects never change, so no copy goes stale)
+and checks it out from there.
 
 The digest is the sha256 of the canonical manifest content (classes and rows), so the same data always gets the
 same digest and a training run that records it can be reproduced exactly. A new version never edits an old one:
@@ -19,7 +23,6 @@ import json
 import logging
 import os
 import shutil
-import stat
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -27,14 +30,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autoinspect.config import Settings
 from autoinspect.data.layout import DATA_YAML, DatasetLayout
 from autoinspect.data.scan import ScannedImage
 from autoinspect.domain import DatasetRef, Split
 from autoinspect.errors import DatasetVersionError
+from autoinspect.object_storage import ObjectStore, object_store
 
 logger = logging.getLogger(__name__)
 
-_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 EMPTY_LABEL_SHA = hashlib.sha256(b"").hexdigest()
 
 
@@ -111,58 +115,50 @@ def item_from_scan(scan: ScannedImage, split: Split, names: Sequence[str], name:
 
 
 class DatasetStore:
-    """The dataset versions under one folder."""
+    """The dataset versions in one folder or bucket."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: ObjectStore | Path, cache: Path | None = None) -> None:
+        """``root``: the object store, or a local folder; ``cache``: where objects of a remote store are
+        downloaded for checkouts (default: beside each checkout)."""
+        self.objects = object_store(root) if isinstance(root, Path) else root
+        self.cache = cache
 
-    @property
-    def _objects(self) -> Path:
-        return self.root / "objects"
+    @classmethod
+    def for_settings(cls, settings: Settings) -> DatasetStore:
+        """The store ``settings.storage.datasets_url`` names (``<home>/datasets`` by default)."""
+        objects = object_store(settings.datasets_location, endpoint_url=settings.storage.s3_endpoint_url)
+        return cls(objects, settings.cache_dir / "datasets")
 
-    @property
-    def _versions(self) -> Path:
-        return self.root / "versions"
-
-    @property
-    def _refs(self) -> Path:
-        return self.root / "refs"
-
-    def object_path(self, sha256: str) -> Path:
-        return self._objects / sha256[:2] / sha256
+    @staticmethod
+    def object_key(sha256: str) -> str:
+        return f"objects/{sha256[:2]}/{sha256}"
 
     def put_file(self, source: Path | None, sha256: str) -> None:
         """Store a file's bytes under its hash (``None``: the empty label file); existing objects are kept."""
-        target = self.object_path(sha256)
-        if target.exists():
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
-        if source is None:
-            if sha256 != EMPTY_LABEL_SHA:
-                raise DatasetVersionError(f"no file given for object {sha256}")
-            partial.write_bytes(b"")
-        else:
-            shutil.copyfile(source, partial)
-        partial.chmod(_READ_ONLY)
-        partial.replace(target)
+        if source is None and sha256 != EMPTY_LABEL_SHA:
+            raise DatasetVersionError(f"no file given for object {sha256}")
+        self.objects.create(self.object_key(sha256), b"" if source is None else source.read_bytes())
 
     def names(self) -> list[str]:
-        return sorted(p.stem for p in self._refs.glob("*.json")) if self._refs.is_dir() else []
+        return [key.removeprefix("refs/").removesuffix(".json") for key in self.objects.keys("refs/")]
 
     def history(self, name: str) -> list[VersionManifest]:
         """Versions of a dataset name, oldest first."""
-        ref_file = self._refs / f"{name}.json"
-        if not ref_file.is_file():
+        return [self.load(d) for d in self._digests(name)]
+
+    def _digests(self, name: str) -> list[str]:
+        try:
+            content = self.objects.read(f"refs/{name}.json")
+        except FileNotFoundError:
             return []
-        digests: list[str] = json.loads(ref_file.read_text(encoding="utf-8"))["versions"]
-        return [self.load(d) for d in digests]
+        return _ref_digests(content)
 
     def load(self, digest: str) -> VersionManifest:
-        path = self._versions / f"{digest}.json"
-        if not path.is_file():
-            raise DatasetVersionError(f"no dataset version {digest}")
-        return VersionManifest.model_validate_json(path.read_text(encoding="utf-8"))
+        try:
+            content = self.objects.read(f"versions/{digest}.json")
+        except FileNotFoundError:
+            raise DatasetVersionError(f"no dataset version {digest}") from None
+        return VersionManifest.model_validate_json(content)
 
     def resolve(self, ref: str) -> VersionManifest:
         """``name`` (latest), ``name@<digest prefix>`` or a digest prefix."""
@@ -174,8 +170,8 @@ class DatasetStore:
             matches = [v for v in versions if v.digest.startswith(prefix)]
         else:
             prefix = prefix or name
-            files = sorted(self._versions.glob(f"{prefix}*.json")) if self._versions.is_dir() and prefix else []
-            matches = [self.load(f.stem) for f in files]
+            keys = self.objects.keys(f"versions/{prefix}") if prefix and "/" not in prefix else []
+            matches = [self.load(key.removeprefix("versions/").removesuffix(".json")) for key in keys]
         if len(matches) != 1:
             known = ", ".join(self.names()) or "none yet"
             found = "no" if not matches else "several"
@@ -201,17 +197,14 @@ class DatasetStore:
         if not items:
             raise DatasetVersionError("a dataset version needs at least one image")
         digest = content_digest(classes, items)
-        history = [v.digest for v in self.history(name)]
-        if (self._versions / f"{digest}.json").is_file():
-            existing = self.load(digest)
-            if digest not in history:
-                self._write_ref(name, [*history, digest])
-            return existing
+        if self.objects.exists(f"versions/{digest}.json"):
+            self._append_ref(name, digest)
+            return self.load(digest)
         for item in items:
             image, label = files.get(item.image_sha256, (None, None))
-            if not self.object_path(item.image_sha256).exists():
+            if not self.objects.exists(self.object_key(item.image_sha256)):
                 self.put_file(image, item.image_sha256)
-            if not self.object_path(item.label_sha256).exists():
+            if not self.objects.exists(self.object_key(item.label_sha256)):
                 self.put_file(None if item.label_sha256 == EMPTY_LABEL_SHA else label, item.label_sha256)
         manifest = VersionManifest(
             name=name,
@@ -224,17 +217,19 @@ class DatasetStore:
             excluded=list(excluded),
             provenance=provenance or {},
         )
-        self._versions.mkdir(parents=True, exist_ok=True)
-        path = self._versions / f"{digest}.json"
-        path.write_text(manifest.model_dump_json(indent=1), encoding="utf-8")
-        path.chmod(_READ_ONLY)
-        self._write_ref(name, [*history, digest])
+        self.objects.create(f"versions/{digest}.json", manifest.model_dump_json(indent=1).encode("utf-8"))
+        self._append_ref(name, digest)
         logger.info("dataset version %s: %d images %s", manifest.ref.short, len(items), manifest.split_counts())
         return manifest
 
-    def _write_ref(self, name: str, digests: list[str]) -> None:
-        self._refs.mkdir(parents=True, exist_ok=True)
-        (self._refs / f"{name}.json").write_text(json.dumps({"versions": digests}, indent=1), encoding="utf-8")
+    def _append_ref(self, name: str, digest: str) -> None:
+        """Add ``digest`` to the name's history unless it is there; safe against another host appending at once."""
+
+        def append(content: bytes | None) -> bytes:
+            digests = _ref_digests(content) if content is not None else []
+            return json.dumps({"versions": digests if digest in digests else [*digests, digest]}, indent=1).encode()
+
+        self.objects.update(f"refs/{name}.json", append)
 
     def checkout(self, ref: str, out: Path) -> DatasetLayout:
         """Materialise a version as a canonical layout (hard links to the read-only objects where possible)."""
@@ -243,11 +238,17 @@ class DatasetStore:
             raise DatasetVersionError(f"{out} is not empty; check out into a new folder")
         layout = DatasetLayout.create(out, manifest.classes)
         for item in manifest.items:
-            image_target = layout.image_dir(item.split) / item.name
-            link_or_copy(self.object_path(item.image_sha256), image_target)
-            link_or_copy(self.object_path(item.label_sha256), layout.label_path(item.split, item.name))
+            link_or_copy(self._local_object(item.image_sha256, out), layout.image_dir(item.split) / item.name)
+            link_or_copy(self._local_object(item.label_sha256, out), layout.label_path(item.split, item.name))
         logger.info("checked out %s into %s", manifest.ref.short, out)
         return layout
+
+    def _local_object(self, sha256: str, out: Path) -> Path:
+        """A local file of the object (in a remote store's cache, downloaded once)."""
+        local = self.objects.local_file(self.object_key(sha256), self.cache or out.parent / ".objects-cache")
+        if local is None:
+            raise DatasetVersionError(f"object {sha256} is missing from {self.objects.location}")
+        return local
 
     def materialise(self, manifest: VersionManifest, checkouts: Path) -> DatasetLayout:
         """The checkout of a version under ``checkouts/<digest>``, made once and reused (training reads it)."""
@@ -263,3 +264,8 @@ def link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
+
+
+def _ref_digests(content: bytes) -> list[str]:
+    digests: list[str] = json.loads(content)["versions"]
+    return digests

@@ -188,7 +188,7 @@ NEW_DATA_METRICS = (
 def evaluate_on_new_data(settings: Settings, dataset: str, challenger: Detector) -> NewDataEvaluation | None:
     """Score ``challenger`` (and the champion) on the photos of ``dataset`` that the champion's version lacks."""
     champion = get_by_alias(settings, CHAMPION)
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     version = store.resolve(dataset)
     known = (
         {item.image_sha256 for item in store.resolve(champion.dataset.digest).items}

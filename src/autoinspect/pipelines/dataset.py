@@ -70,7 +70,7 @@ def version_dataset(
 ) -> tuple[VersionManifest, ValidationOutcome]:
     """Validate a folder and commit what passed as the next version of ``name``."""
     report, scans, outcome = validate_dataset(layout, settings)
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     manifest = build_version(
         store, layout, scans, report, name, settings, message=message, allow_test_change=allow_test_change
     )
@@ -131,7 +131,7 @@ def prepare_dataset(
     manifest, outcome = version_dataset(layout, name or source.name, settings, message=f"prepared from {source}")
     profile_result = None
     if profile:
-        checkout = DatasetStore(settings.datasets_dir).materialise(manifest, settings.checkouts_dir)
+        checkout = DatasetStore.for_settings(settings).materialise(manifest, settings.checkouts_dir)
         profile_result = profile_dataset(
             checkout,
             settings.reports_dir / "profile" / manifest.digest[:12],

@@ -129,7 +129,7 @@ def find_dataset_label_issues(
     """Rank suspected label errors of a dataset version's train and val photos and write the report into
     ``out_dir``; with ``drop`` > 0 also commit a version without the ``drop`` worst flagged train photos."""
     started = time.perf_counter()
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     manifest = store.resolve(dataset)
     layout = store.materialise(manifest, settings.checkouts_dir)
     items = [item for item in layout.items() if item.split in (Split.TRAIN, Split.VAL)]

@@ -175,7 +175,7 @@ def export_tasks(
     if sum((dataset is not None, issues is not None, review)) != 1:
         raise ConfigError("name exactly one source: a dataset version, a label-issues report or the review queue")
     detector = load_detector(settings, model) if model and not review else None
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     if review:
         return write_tasks(review_photos(settings, limit), settings.classes, out_dir, detector=None, model="")
     keys = None

@@ -61,7 +61,7 @@ def compare_on_dataset(
 ) -> ModelComparison:
     """Compare ``candidate`` with ``baseline`` (each an ONNX file, registry version or alias) on one split of a
     dataset version, and write the report files into ``out_dir``."""
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     version = store.resolve(dataset)
     photos = load_split(store.materialise(version, settings.checkouts_dir), split)
     first = answers(load_detector(settings, baseline), photos, baseline)

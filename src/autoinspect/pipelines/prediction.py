@@ -63,7 +63,7 @@ def predict_files(detector: Detector, files: Iterable[Path]) -> list[FilePredict
 
 def evaluate_model(settings: Settings, model: str, dataset: str, split: Split) -> EvaluationResult:
     """A model's figures on one split of a dataset version, at the thresholds it serves with."""
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     layout = store.materialise(store.resolve(dataset), settings.checkouts_dir)
     detector = load_detector(settings, model)
     return evaluate_detector(detector, load_split(layout, split), detector.thresholds)

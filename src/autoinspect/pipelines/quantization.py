@@ -81,7 +81,7 @@ def quantize_run(
     with tempfile.TemporaryDirectory(prefix="autoinspect-quantize-") as tmp:
         files = download_run_files(settings, run_id, Path(tmp))
         source = ModelEvaluation.model_validate_json(files.evaluation_json.read_text(encoding="utf-8"))
-        store = DatasetStore(settings.datasets_dir)
+        store = DatasetStore.for_settings(settings)
         layout = store.materialise(store.resolve(files.dataset.digest), settings.checkouts_dir)
         val, test = load_split(layout, Split.VAL), load_split(layout, Split.TEST)
         size = read_metadata(files.onnx_path).input_size

@@ -54,7 +54,7 @@ def gate_rules(settings: Settings, **drops: float | None) -> GateRules:
 
 def _reference_features(settings: Settings, digest: str, folder: Path) -> Path | None:
     """Per-image features of the training photos: the reference monitoring compares live traffic against."""
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     try:
         layout = store.materialise(store.resolve(digest), settings.checkouts_dir)
     except DatasetVersionError:

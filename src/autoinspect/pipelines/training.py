@@ -60,7 +60,7 @@ def train_model(
 ) -> TrainOutcome:
     """Train on a dataset version (``name``, ``name@digest``), evaluate on its test split, log everything;
     ``demo`` marks a model trained on the generated synthetic sample."""
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     manifest = store.resolve(dataset)
     layout = store.materialise(manifest, settings.checkouts_dir)
     out_dir = new_run_dir(settings, config.backend)
@@ -92,7 +92,7 @@ def search(settings: Settings, dataset: str, base: TrainConfig, trials: int) -> 
     MLflow run, the objective is the val selection metric of its kept checkpoint."""
     import optuna
 
-    manifest = DatasetStore(settings.datasets_dir).resolve(dataset)
+    manifest = DatasetStore.for_settings(settings).resolve(dataset)
     outcomes: dict[int, TrainOutcome] = {}
     with MlflowTracker(settings, manifest.ref, run_name=f"search-{trials}") as parent:
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from autoinspect.config import Settings
-from autoinspect.store.objects import ObjectStore, object_store
+from autoinspect.object_storage import ObjectStore, object_store
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 class ImageStore:
     """Content-addressed photos: key ``ab/abcdef...`` holds the bytes whose sha256 is ``abcdef...``, in a local
-    folder or an S3 bucket (:mod:`~autoinspect.store.objects`).
+    folder or an S3 bucket (:mod:`~autoinspect.object_storage`).
 
     Content addressing makes ``put`` idempotent (the same photo sent twice is stored once) and lets replicas share
     one store without coordination; the two-character fan-out keeps directories small.

@@ -147,7 +147,7 @@ def alert_rows(runs: list[MonitoringRun]) -> list[dict[str, Any]]:
 
 def dataset_rows(settings: Settings) -> list[dict[str, Any]]:
     """Every dataset version, newest first per name: images and boxes per split, and its profile if one exists."""
-    store = DatasetStore(settings.datasets_dir)
+    store = DatasetStore.for_settings(settings)
     rows: list[dict[str, Any]] = []
     for name in store.names():
         for manifest in reversed(store.history(name)):

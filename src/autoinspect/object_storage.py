@@ -18,11 +18,14 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
+import stat
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,13 @@ logger = logging.getLogger(__name__)
 _KEY = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 _ALREADY_THERE = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+UPDATE_ATTEMPTS = 20
+"""A mutable object (a dataset name's history) changed by someone else between our read and our write this many
+times in a row means something is wrong, not busy."""
+
+Change = Callable[[bytes | None], bytes]
+"""The new content of a mutable object from its current content (``None``: there is none yet)."""
 
 
 def check_key(key: str) -> str:
@@ -38,6 +48,12 @@ def check_key(key: str) -> str:
     if not _KEY.fullmatch(key) or any(part in {".", ".."} for part in key.split("/")):
         raise ValueError(f"not an object key: {key!r}")
     return key
+
+
+def check_prefix(prefix: str) -> str:
+    """A key prefix: a folder (``versions/``) or the start of keys (``versions/ab``)."""
+    check_key(prefix.rstrip("/") or "x")
+    return prefix
 
 
 class ObjectStore(ABC):
@@ -57,6 +73,16 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def keys(self, prefix: str) -> list[str]:
+        """Every key starting with ``prefix``, sorted."""
+
+    @abstractmethod
+    def update(self, key: str, change: Change) -> bytes:
+        """Replace a mutable object (the only kind of write that replaces) with ``change(current content)``,
+        atomically against other writers, on any host: ``change`` runs again on the newer content when someone
+        else wrote in between. Returns what was written."""
 
     def local_file(self, key: str, cache: Path) -> Path | None:
         """A local file holding the object (for tools that open files), or ``None`` when there is no object.
@@ -94,6 +120,7 @@ class LocalObjects(ObjectStore):
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
+            Path(temporary).chmod(_READ_ONLY)  # objects never change
             os.link(temporary, target)  # fails if the key appeared meanwhile: never an overwrite
         except FileExistsError:
             return False
@@ -106,6 +133,36 @@ class LocalObjects(ObjectStore):
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def keys(self, prefix: str) -> list[str]:
+        folder, _, start = check_prefix(prefix).rpartition("/")
+        base = self.root / folder if folder else self.root
+        if not base.is_dir():
+            return []
+        return sorted(
+            str(path.relative_to(self.root))
+            for path in base.rglob(f"{start}*")
+            if path.is_file() and not path.name.startswith(".") and str(path.relative_to(self.root)).startswith(prefix)
+        )
+
+    def update(self, key: str, change: Change) -> bytes:
+        """Read, change and replace under an exclusive lock of the key's lock file (processes of this host)."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with (target.parent / f".{target.name}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            new = change(target.read_bytes() if target.is_file() else None)
+            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(handle, "wb") as file:
+                    file.write(new)
+                    file.flush()
+                    os.fsync(file.fileno())
+                Path(temporary).replace(target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        return new
 
     def local_file(self, key: str, cache: Path) -> Path | None:
         """The object's own file: nothing to download."""
@@ -158,6 +215,36 @@ class S3Objects(ObjectStore):
                 return False
             raise
         return True
+
+    def keys(self, prefix: str) -> list[str]:
+        full = f"{self.prefix}/{check_prefix(prefix)}" if self.prefix else check_prefix(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
+        return sorted(item["Key"][strip:] for page in pages for item in page.get("Contents", []))
+
+    def update(self, key: str, change: Change) -> bytes:
+        """Compare-and-swap on the object's ETag (``If-Match``; ``If-None-Match: *`` for a new one)."""
+        from botocore.exceptions import ClientError
+
+        for _ in range(UPDATE_ATTEMPTS):
+            try:
+                current = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+                old: bytes | None = current["Body"].read()
+                condition = {"IfMatch": current["ETag"]}
+            except ClientError as error:
+                if _code(error) not in _MISSING:
+                    raise
+                old, condition = None, {"IfNoneMatch": "*"}
+            new = change(old)
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=new, **condition)
+            except ClientError as error:
+                if _code(error) in _ALREADY_THERE:
+                    logger.info("%s/%s changed while we wrote it: again", self.location, key)
+                    continue
+                raise
+            return new
+        raise RuntimeError(f"{self.location}/{key} changed under us {UPDATE_ATTEMPTS} times in a row")
 
 
 def _code(error: Exception) -> str:

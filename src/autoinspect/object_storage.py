@@ -113,19 +113,14 @@ class LocalObjects(ObjectStore):
         target = self.path(key)
         if target.exists():
             return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        temporary = _written_beside(target, data)
         try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            Path(temporary).chmod(_READ_ONLY)  # objects never change
+            temporary.chmod(_READ_ONLY)  # objects never change
             os.link(temporary, target)  # fails if the key appeared meanwhile: never an overwrite
         except FileExistsError:
             return False
         finally:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
         return True
 
     def read(self, key: str) -> bytes:
@@ -152,15 +147,11 @@ class LocalObjects(ObjectStore):
         with (target.parent / f".{target.name}.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             new = change(target.read_bytes() if target.is_file() else None)
-            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            temporary = _written_beside(target, new)
             try:
-                with os.fdopen(handle, "wb") as file:
-                    file.write(new)
-                    file.flush()
-                    os.fsync(file.fileno())
-                Path(temporary).replace(target)
+                temporary.replace(target)
             except BaseException:
-                Path(temporary).unlink(missing_ok=True)
+                temporary.unlink(missing_ok=True)
                 raise
         return new
 
@@ -168,6 +159,22 @@ class LocalObjects(ObjectStore):
         """The object's own file: nothing to download."""
         path = self.path(key)
         return path if path.is_file() else None
+
+
+def _written_beside(target: Path, data: bytes) -> Path:
+    """A hidden temporary file in ``target``'s folder holding ``data``, on disk (fsync) before it is renamed or
+    linked to ``target``: a crash leaves the old object or the new one, never part of one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
 
 
 class S3Objects(ObjectStore):

@@ -9,7 +9,9 @@ The monitoring, continuous-training and training DAGs run here too, on real regi
 window, continuous training when nothing fires (everything after the first task skipped), and the training DAG
 from a synthetic folder to the first champion followed by the full continuous-training path on it (two reviews,
 a challenger trained, registered and put on canary). Models are tiny (1 epoch at 96 px): what is tested is the
-wiring through Airflow, not the detector. No task is retried here, so a failure fails at once.
+wiring through Airflow, not the detector. The training DAG also runs with every task on a home of its own, as
+tasks on separate workers do, sharing only the registry, the store and object storage (moto's S3 on loopback).
+No task is retried here, so a failure fails at once.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from dag_steps import CONTINUOUS_TRAINING_STEPS
 from PIL import Image
 from redbox import METADATA, photo
 from registered import register_versions
+from s3 import s3_server
 
-from autoinspect.config import Settings, get_settings
+from autoinspect.config import GateSettings, Settings, StorageSettings, get_settings
 from autoinspect.data.profiling import features_table
 from autoinspect.data.synthetic import generate_dataset
 from autoinspect.domain import NONE_VERDICT, Annotation, Box, Detection, Split
@@ -288,6 +291,45 @@ def _review_photos(settings: Settings, folder: Path, count: int) -> None:
     for entry in entries:
         reviews.submit(entry.request_id, reviewer="ines", labels=[Annotation(label="dent", box=DENT)], prediction=entry)
     engine.dispose()
+
+
+def test_training_dag_runs_each_task_on_a_home_of_its_own(
+    dagbag: Any, tracked_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers on separate hosts share only the registry, the store and object storage: here every task gets a
+    fresh home of its own (checkouts, run folders, caches, reports) and the run still goes from a folder to a
+    registered champion, through dataset versions in S3 (moto's server on loopback)."""
+    with s3_server(monkeypatch, "data") as endpoint:
+        shared = tracked_settings.model_copy(
+            update={
+                "tracking": tracked_settings.tracking.model_copy(update={"uri": tracked_settings.tracking_uri}),
+                "store": tracked_settings.store.model_copy(update={"url": tracked_settings.store_url}),
+                "storage": StorageSettings(
+                    images_url="s3://data/images", datasets_url="s3://data/datasets", s3_endpoint_url=endpoint
+                ),
+                "gates": GateSettings(min_map50=0, min_damaged_caught=0, min_clean_none_rate=0),
+            }
+        )
+        homes: list[Path] = []
+
+        def new_worker() -> Settings:
+            homes.append(tmp_path / f"worker-{len(homes)}")
+            return shared.model_copy(update={"home": homes[-1]})
+
+        monkeypatch.setattr("autoinspect.config.get_settings", new_worker)
+        generate_dataset(tmp_path / "cars", 40, seed=1, size=(160, 120))
+        conf = {"folder": str(tmp_path / "cars"), "name": "cars", "profile": False, "train_config": TINY}
+
+        run = _without_retries(dagbag.dags["autoinspect_training"], monkeypatch).test(run_conf=conf)
+
+        assert _states(run) == {"prepare_dataset": "success", "train_model": "success", "register_run": "success"}
+        assert _return_value(run, "register_run") == {"version": 1, "alias": CHAMPION, "failed_gates": []}
+        assert len(homes) == len(set(homes)) == 3  # one home per task
+        assert not any((home / "datasets").exists() for home in homes)  # the version lives in the bucket only
+        downloaded = (homes[1] / "cache" / "datasets" / "objects").rglob("*")
+        assert sum(path.is_file() for path in downloaded) >= 40  # the trainer fetched the photos it trained on
+        (model,) = list_versions(shared)
+        assert model.dataset is not None and model.dataset.name == "cars"
 
 
 def test_training_dag_then_continuous_training_dag_puts_a_challenger_on_canary(

@@ -85,7 +85,7 @@ def _worker(args: tuple[str, str, list[list[str]], str]) -> tuple[float, float, 
     settings = Settings(home=Path(home))
     detector = Detector(Path(model), intra_op_threads=1)
     started = time.time()
-    parts = [str(predict_shard(settings, files, out_dir=Path(out), detector=detector)) for files in shards]
+    parts = [predict_shard(settings, files, out_dir=Path(out), detector=detector) for files in shards]
     return started, time.time(), parts
 
 
@@ -96,7 +96,7 @@ def time_workers(home: Path, model: Path, folder: Path, shard_size: int, out: Pa
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.map(_worker, jobs)
     first, last = min(r[0] for r in results), max(r[1] for r in results)
-    summary = merge_shards([Path(p) for r in results for p in r[2]], out / "merged.jsonl")
+    summary = merge_shards([p for r in results for p in r[2]], out / "merged.jsonl")
     assert summary.errors == 0
     label = f"2 shard workers (processes, 1 thread each, shards of {shard_size})"
     return PathTiming(label, summary.files, last - first, f"start-up before the first photo {first - launched:.1f} s")

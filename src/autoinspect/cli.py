@@ -605,7 +605,7 @@ def inspect_vehicle(
 
 @app.command()
 def batch(
-    folder: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
+    folder: Annotated[str, typer.Argument(help="Folder of photos (searched recursively), or s3://bucket/prefix.")],
     out: Annotated[Path, typer.Option(help="Merged predictions, one JSON object per photo (JSON lines).")],
     shard_size: Annotated[int, typer.Option(help="Photos per shard (an Airflow mapped task each).")] = 500,
     model: Annotated[str, typer.Option(help="An .onnx file, a registry version or alias.")] = "champion",
@@ -613,7 +613,8 @@ def batch(
     """Batch inference in this process, shard after shard (the autoinspect_batch_inference DAG, without Airflow)."""
     from autoinspect.pipelines.batch_inference import run_batch
 
-    summary = run_batch(_settings(), folder, shard_size=shard_size, out=out, model=model)
+    source = folder if folder.startswith("s3://") else Path(folder)
+    summary = run_batch(_settings(), source, shard_size=shard_size, out=out, model=model)
     counts = f"needs review {summary.needs_review}, unreadable {summary.errors}"
     typer.echo(f"{summary.files} photos: {summary.verdicts}, {counts}")
     typer.echo(f"written: {summary.output}")

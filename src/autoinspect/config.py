@@ -86,11 +86,14 @@ class StorageSettings(BaseModel):
     """Dataset versions (objects, manifests, name histories): ``None`` keeps them under ``<home>/datasets``;
     ``s3://bucket/prefix`` lets a version made on one host be trained from on another (each downloads what it
     lacks once into ``<home>/cache``)."""
+    results_url: str | None = None
+    """Batch-inference runs of the Airflow DAG (shard files and merged predictions): ``None`` keeps them under
+    ``<home>/batch``; ``s3://bucket/prefix`` lets shards run on workers that share no disk."""
     s3_endpoint_url: str | None = None
     """An S3-compatible endpoint (MinIO, Ceph, R2); ``None`` means AWS. Credentials come from the usual AWS chain
     (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, a profile, an instance role)."""
 
-    @field_validator("images_url", "datasets_url")
+    @field_validator("images_url", "datasets_url", "results_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("s3://"):

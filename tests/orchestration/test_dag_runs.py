@@ -17,12 +17,14 @@ No task is retried here, so a failure fails at once.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 from dag_steps import CONTINUOUS_TRAINING_STEPS
@@ -97,7 +99,7 @@ def test_batch_inference_dag(dagbag: Any, worker_settings: Settings, intake: Pat
     shards = -(-photos // SHARD_SIZE)
     assert sorted(ti.map_index for ti in instances if ti.task_id == "predict_shard") == list(range(shards))
 
-    folder = run_folder(worker_settings, run.run_id)
+    folder = Path(run_folder(worker_settings, run.run_id))
     lines = _lines(folder / "predictions.jsonl")
     assert [Path(line["file"]).name for line in lines] == sorted(path.name for path in intake.iterdir())
     assert len(list((folder / "parts").iterdir())) == shards
@@ -107,7 +109,58 @@ def test_batch_inference_dag(dagbag: Any, worker_settings: Settings, intake: Pat
     assert red["verdict"] == ["dent", "scratch"] and red["needs_review"] is True
 
     local = run_batch(worker_settings, intake, shard_size=SHARD_SIZE, out=tmp_path / "local.jsonl", model="champion")
-    assert _lines(local.output) == lines  # the DAG and the local runner give the same answers
+    assert _lines(Path(local.output)) == lines  # the DAG and the local runner give the same answers
+
+
+def _separate_workers(shared: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every ``get_settings()`` a task makes returns ``shared`` on a fresh home, as a task on another worker would
+    see; the homes used, in order."""
+    homes: list[Path] = []
+
+    def new_worker() -> Settings:
+        homes.append(tmp_path / f"worker-{len(homes)}")
+        return shared.model_copy(update={"home": homes[-1]})
+
+    monkeypatch.setattr("autoinspect.config.get_settings", new_worker)
+    return homes
+
+
+def _shared_stores(settings: Settings, storage: StorageSettings) -> Settings:
+    """``settings`` with its registry and store named explicitly (so other homes reach them) and ``storage``."""
+    return settings.model_copy(
+        update={
+            "tracking": settings.tracking.model_copy(update={"uri": settings.tracking_uri}),
+            "store": settings.store.model_copy(update={"url": settings.store_url}),
+            "storage": storage,
+        }
+    )
+
+
+def test_batch_inference_dag_on_separate_workers_with_photos_and_results_in_object_storage(
+    dagbag: Any, champion: Settings, intake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with s3_server(monkeypatch, "intake", "results") as endpoint:
+        client = boto3.client("s3", endpoint_url=endpoint)
+        for path in sorted(intake.iterdir()):
+            client.upload_file(str(path), "intake", f"day-1/{path.name}")
+        storage = StorageSettings(results_url="s3://results/batch", s3_endpoint_url=endpoint)
+        homes = _separate_workers(_shared_stores(champion, storage), tmp_path, monkeypatch)
+
+        run = dagbag.dags["autoinspect_batch_inference"].test(
+            run_conf={"folder": "s3://intake/day-1", "shard_size": SHARD_SIZE}
+        )
+
+        assert {ti.state for ti in run.get_task_instances()} == {"success"}
+        shards = -(-(REAL_PHOTOS + 2) // SHARD_SIZE)
+        assert len(homes) == len(set(homes)) == 3 + shards  # plan, pin_model, each shard, merge
+        assert not any((home / "batch").exists() for home in homes)
+        folder = re.sub(r"[^A-Za-z0-9._-]+", "_", run.run_id)
+        merged = client.get_object(Bucket="results", Key=f"batch/{folder}/predictions.jsonl")["Body"].read()
+        lines = [json.loads(line) for line in merged.decode().splitlines()]
+        assert [line["file"] for line in lines] == [f"s3://intake/day-1/{p.name}" for p in sorted(intake.iterdir())]
+        *real, corrupt, red = lines
+        assert all(line["verdict"] is not None for line in real) and corrupt["error"]
+        assert red["verdict"] == ["dent", "scratch"]
 
 
 def test_annotations_dag_queues_continuous_training(dagbag: Any, worker_settings: Settings) -> None:
@@ -300,23 +353,13 @@ def test_training_dag_runs_each_task_on_a_home_of_its_own(
     fresh home of its own (checkouts, run folders, caches, reports) and the run still goes from a folder to a
     registered champion, through dataset versions in S3 (moto's server on loopback)."""
     with s3_server(monkeypatch, "data") as endpoint:
-        shared = tracked_settings.model_copy(
-            update={
-                "tracking": tracked_settings.tracking.model_copy(update={"uri": tracked_settings.tracking_uri}),
-                "store": tracked_settings.store.model_copy(update={"url": tracked_settings.store_url}),
-                "storage": StorageSettings(
-                    images_url="s3://data/images", datasets_url="s3://data/datasets", s3_endpoint_url=endpoint
-                ),
-                "gates": GateSettings(min_map50=0, min_damaged_caught=0, min_clean_none_rate=0),
-            }
+        storage = StorageSettings(
+            images_url="s3://data/images", datasets_url="s3://data/datasets", s3_endpoint_url=endpoint
         )
-        homes: list[Path] = []
-
-        def new_worker() -> Settings:
-            homes.append(tmp_path / f"worker-{len(homes)}")
-            return shared.model_copy(update={"home": homes[-1]})
-
-        monkeypatch.setattr("autoinspect.config.get_settings", new_worker)
+        shared = _shared_stores(tracked_settings, storage).model_copy(
+            update={"gates": GateSettings(min_map50=0, min_damaged_caught=0, min_clean_none_rate=0)}
+        )
+        homes = _separate_workers(shared, tmp_path, monkeypatch)
         generate_dataset(tmp_path / "cars", 40, seed=1, size=(160, 120))
         conf = {"folder": str(tmp_path / "cars"), "name": "cars", "profile": False, "train_config": TINY}
 

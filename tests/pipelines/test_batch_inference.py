@@ -10,14 +10,16 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from PIL import Image
 from redbox import METADATA, export, photo
 from registered import register_versions
+from s3 import s3_server
 from typer.testing import CliRunner
 
 from autoinspect import cli
-from autoinspect.config import Settings, get_settings
+from autoinspect.config import Settings, StorageSettings, get_settings
 from autoinspect.errors import ConfigError, DataFormatError
 from autoinspect.pipelines.batch_inference import (
     BatchLine,
@@ -92,8 +94,8 @@ def test_a_corrupt_photo_is_a_line_with_its_error_and_the_shard_goes_on(
     files = [str(photos / CORRUPT), str(photos / "a_red.jpg"), str(photos / "b_clean.jpg")]
     part = predict_shard(settings, files, model=str(redbox_onnx), out_dir=tmp_path / "parts")
 
-    assert part == tmp_path / "parts" / shard_name(files)
-    lines = [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
+    assert Path(part) == tmp_path / "parts" / shard_name(files)
+    lines = [json.loads(line) for line in Path(part).read_text(encoding="utf-8").splitlines()]
     assert [line["file"] for line in lines] == files
     corrupt, red, clean = lines
     assert corrupt["verdict"] is None and corrupt["needs_review"] is None and corrupt["detections"] == []
@@ -116,23 +118,57 @@ def test_a_retried_shard_replaces_its_own_part(
     files = [str(photos / "a_red.jpg")]
     first = predict_shard(settings, files, model=str(redbox_onnx), out_dir=tmp_path / "parts")
     again = predict_shard(settings, files, model=str(redbox_onnx), out_dir=tmp_path / "parts")
-    assert first == again and len(again.read_text(encoding="utf-8").splitlines()) == 1
-    assert [path.name for path in (tmp_path / "parts").iterdir()] == [first.name]  # no temporary file left
+    assert first == again and len(Path(again).read_text(encoding="utf-8").splitlines()) == 1
+    assert [path.name for path in (tmp_path / "parts").iterdir()] == [Path(first).name]  # no temporary file left
 
 
 def test_merge_keeps_every_line_in_shard_order_and_counts_them(
     settings: Settings, photos: Path, redbox_onnx: Path, tmp_path: Path
 ) -> None:
     shards = plan_shards(photos, 2)
-    parts = [predict_shard(settings, files, model=str(redbox_onnx), out_dir=tmp_path / "parts") for files in shards]
+    parts: list[Path | str] = [
+        predict_shard(settings, files, model=str(redbox_onnx), out_dir=tmp_path / "parts") for files in shards
+    ]
 
     summary = merge_shards(parts, tmp_path / "out" / "predictions.jsonl")
 
-    lines = [json.loads(line) for line in summary.output.read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in Path(summary.output).read_text(encoding="utf-8").splitlines()]
     assert [line["file"] for line in lines] == [file for shard in shards for file in shard]
     assert summary.files == 5 and summary.errors == 1
     assert summary.verdicts == {"None": 2, "dent+scratch": 2}
     assert summary.damaged == 2 and summary.needs_review == 2
+
+
+def test_photos_parts_and_predictions_in_object_storage(
+    settings: Settings, photos: Path, redbox_onnx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shards that share no disk: photos listed and read from a bucket, parts and predictions written to one."""
+    with s3_server(monkeypatch, "intake", "results") as endpoint:
+        client = boto3.client("s3", endpoint_url=endpoint)
+        for path in sorted(photos.rglob("*")):
+            if path.is_file():
+                client.upload_file(str(path), "intake", f"day-1/{path.relative_to(photos).as_posix()}")
+        remote = settings.model_copy(update={"storage": StorageSettings(s3_endpoint_url=endpoint)})
+
+        shards = plan_shards("s3://intake/day-1", 2, endpoint_url=endpoint)
+        assert [[file.rsplit("/", 1)[1] for file in shard] for shard in shards] == [
+            ["a_red.jpg", "b_clean.jpg"],
+            ["d_clean.webp", "e_corrupt.jpg"],
+            ["c_red.png"],
+        ]
+        client.delete_object(Bucket="intake", Key="day-1/d_clean.webp")  # gone between planning and predicting
+        parts: list[Path | str] = [
+            predict_shard(remote, files, model=str(redbox_onnx), out_dir="s3://results/run-1/parts") for files in shards
+        ]
+        assert all(str(part).startswith("s3://results/run-1/parts/shard-") for part in parts)
+        summary = merge_shards(parts, "s3://results/run-1/predictions.jsonl", remote)
+
+        assert summary.output == "s3://results/run-1/predictions.jsonl"
+        assert summary.files == 5 and summary.verdicts == {"None": 1, "dent+scratch": 2} and summary.errors == 2
+        merged = client.get_object(Bucket="results", Key="run-1/predictions.jsonl")["Body"].read().decode()
+        lines = [json.loads(line) for line in merged.splitlines()]
+        assert [line["file"] for line in lines] == [file for shard in shards for file in shard]
+        assert "d_clean.webp" in lines[2]["file"] and lines[2]["error"]
 
 
 def test_pin_model_fixes_the_alias_to_a_version(champion: Settings, redbox_onnx: Path) -> None:
@@ -145,7 +181,7 @@ def test_local_runner_on_the_champion(champion: Settings, photos: Path, tmp_path
     summary = run_batch(champion, photos, shard_size=2, out=tmp_path / "out" / "predictions.jsonl")
 
     assert summary.files == 5 and summary.verdicts == {"None": 2, "dent+scratch": 2} and summary.errors == 1
-    assert sorted(path.name for path in summary.output.parent.iterdir()) == ["predictions.jsonl"]  # parts removed
+    assert sorted(path.name for path in Path(summary.output).parent.iterdir()) == ["predictions.jsonl"]  # no parts
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -48,16 +48,23 @@ class FilePrediction(BaseModel):
     error: str | None = None
 
 
-def predict_files(detector: Detector, files: Iterable[Path]) -> list[FilePrediction]:
-    """Each photo's answer, or why it has none; a bar shows photos done, rate and ETA."""
-    paths = list(files)
+def predict_files(
+    detector: Detector, files: Iterable[Path | str], read_remote: Callable[[str], bytes] | None = None
+) -> list[FilePrediction]:
+    """Each photo's answer, or why it has none; a bar shows photos done, rate and ETA. Local paths are read here;
+    ``s3://`` URLs through ``read_remote`` (a photo gone from the bucket is an error line, like a corrupt one)."""
+    names = [str(file) for file in files]
     results = []
-    for path in progress_bar(paths, "photos", unit="photo"):
+    for name in progress_bar(names, "photos", unit="photo"):
         try:
-            results.append(FilePrediction(file=str(path), prediction=detector.predict_file(path)))
-        except ImageDecodeError as exc:
-            logger.warning("%s: %s", path, exc)
-            results.append(FilePrediction(file=str(path), error=str(exc)))
+            if name.startswith("s3://") and read_remote is not None:
+                prediction = detector.predict_bytes(read_remote(name))
+            else:
+                prediction = detector.predict_file(Path(name))
+            results.append(FilePrediction(file=name, prediction=prediction))
+        except (ImageDecodeError, FileNotFoundError) as exc:
+            logger.warning("%s: %s", name, exc)
+            results.append(FilePrediction(file=name, error=str(exc)))
     return results
 
 

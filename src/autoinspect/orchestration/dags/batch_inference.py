@@ -1,10 +1,12 @@
 """``autoinspect_batch_inference``: predictions for a folder of photos, one mapped task per shard.
 
-``plan`` lists the photos and cuts them into shards, ``pin_model`` turns an alias into one version for the whole
-run; ``predict_shard`` is mapped over the shards at run time (dynamic task mapping), so a big folder spreads over
-the workers and a failed shard is retried alone; ``merge`` joins the shard files into
-``<home>/batch/<run id>/predictions.jsonl`` and returns the counts. The same functions run in-process with
-``autoinspect batch FOLDER --shard-size N --out FILE``.
+``plan`` lists the photos (a folder on the workers' disk, or an ``s3://`` prefix) and cuts them into shards,
+``pin_model`` turns an alias into one version for the whole run; ``predict_shard`` is mapped over the shards at run
+time (dynamic task mapping), so a big folder spreads over the workers and a failed shard is retried alone;
+``merge`` joins the shard files into ``<run folder>/predictions.jsonl`` and returns the counts. The run folder is
+``<storage.results_url>/<run id>`` in object storage when set (workers then share no disk), else
+``<home>/batch/<run id>``. The same functions run in-process with ``autoinspect batch FOLDER --shard-size N --out
+FILE``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ PREDICTIONS = "predictions.jsonl"
     dag_id="autoinspect_batch_inference",
     schedule=None,
     params={
-        "folder": Param(type="string", minLength=1, description="Folder of photos on the workers' disk."),
+        "folder": Param(type="string", minLength=1, description="Folder on the workers' disk, or s3://bucket/prefix."),
         "shard_size": Param(500, type="integer", minimum=1, description="Photos per mapped task."),
         "model": Param("champion", type="string", description="Alias, version number or .onnx path."),
     },
@@ -36,10 +38,13 @@ def autoinspect_batch_inference() -> None:
     @task
     def plan() -> list[list[str]]:
         """The photos of the folder cut into shards (lists of paths): what ``predict_shard`` is mapped over."""
+        from autoinspect.config import get_settings
         from autoinspect.pipelines.batch_inference import plan_shards
 
         params = get_current_context()["params"]
-        return plan_shards(Path(params["folder"]), int(params["shard_size"]))
+        folder = params["folder"] if params["folder"].startswith("s3://") else Path(params["folder"])
+        endpoint = get_settings().storage.s3_endpoint_url
+        return plan_shards(folder, int(params["shard_size"]), endpoint_url=endpoint)
 
     @task
     def pin_model() -> str:
@@ -56,8 +61,8 @@ def autoinspect_batch_inference() -> None:
         from autoinspect.pipelines.batch_inference import predict_shard, run_folder
 
         settings = get_settings()
-        out_dir = run_folder(settings, get_current_context()["run_id"]) / PARTS
-        return str(predict_shard(settings, files, model=model, out_dir=out_dir))
+        out_dir = f"{run_folder(settings, get_current_context()['run_id'])}/{PARTS}"
+        return predict_shard(settings, files, model=model, out_dir=out_dir)
 
     @task
     def merge(parts: Sequence[str]) -> dict[str, Any]:
@@ -65,8 +70,9 @@ def autoinspect_batch_inference() -> None:
         from autoinspect.config import get_settings
         from autoinspect.pipelines.batch_inference import merge_shards, run_folder
 
-        out = run_folder(get_settings(), get_current_context()["run_id"]) / PREDICTIONS
-        return merge_shards([Path(part) for part in parts], out).model_dump(mode="json")
+        settings = get_settings()
+        out = f"{run_folder(settings, get_current_context()['run_id'])}/{PREDICTIONS}"
+        return merge_shards(list(parts), out, settings).model_dump(mode="json")
 
     merge(predict_shard.partial(model=pin_model()).expand(files=plan()))
 

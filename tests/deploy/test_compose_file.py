@@ -140,6 +140,21 @@ def test_the_load_balancer_is_the_apis_one_way_in_and_gets_every_setting_its_fil
     assert int(env["LB_MAX_REPLICAS"]) >= int(api["deploy"]["replicas"])
 
 
+def test_the_celery_profile_runs_workers_on_homes_of_their_own(compose: dict[str, Any]) -> None:
+    services = _services(compose)
+    worker, scheduler = services["airflow-worker"], services["airflow-scheduler"]
+    assert worker["profiles"] == ["celery"] == services["redis"]["profiles"]
+    assert worker["command"] == ["airflow", "celery", "worker"] and int(worker["deploy"]["replicas"]) >= 2
+    env = _environment(worker)
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://airflow:")
+    assert env == _environment(scheduler)  # one configuration: the executor is chosen by AIRFLOW_EXECUTOR
+    home = env["AUTOINSPECT_HOME"]
+    assert home in worker["volumes"]  # an anonymous volume: each worker's own
+    assert not any(str(volume).startswith(("home:", "images:")) for volume in worker["volumes"])
+    assert "apache-airflow-providers-celery" in (DEPLOY / "Dockerfile").read_text()
+
+
 def test_mlflow_stores_on_postgresql_and_s3(compose: dict[str, Any]) -> None:
     mlflow = _services(compose)["mlflow"]
     command = " ".join(mlflow["command"])

@@ -25,7 +25,7 @@ from autoinspect.serving.routes_health import router as health_router
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.33.0"
 """The oldest minor still supported upstream when this was written; a field newer than it fails validation."""
-NOT_APPLIED = {"kustomization.yaml", "prometheus-adapter-values.yaml"}
+NOT_APPLIED = {"kustomization.yaml", "prometheus-adapter-values.yaml", "airflow-pod-template.yaml"}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,17 @@ def test_the_kustomization_lists_every_manifest_and_each_is_valid_for_the_api(
     assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress"} <= kinds
 
 
+def test_the_airflow_task_pod_template_is_a_valid_pod_with_no_shared_volume() -> None:
+    """KubernetesExecutor runs each task in this pod: the container Airflow expects, an empty home of its own."""
+    pod = yaml.safe_load((K8S / "airflow-pod-template.yaml").read_text())
+    kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+    (container,) = pod["spec"]["containers"]
+    assert container["name"] == "base" and pod["spec"]["restartPolicy"] == "Never"
+    assert [volume for volume in pod["spec"]["volumes"] if "emptyDir" not in volume] == []
+    names = {variable["name"] for variable in container["env"]}
+    assert {f"AUTOINSPECT_STORAGE__{kind}_URL" for kind in ("IMAGES", "DATASETS", "RESULTS")} <= names
+
+
 def test_a_misplaced_field_fails_validation(manifests: dict[tuple[str, str], dict[str, Any]]) -> None:
     """The check above can fail: strict validation refuses a field where the API has none."""
     broken = yaml.safe_load(yaml.safe_dump(manifests[("Deployment", "autoinspect-api")]))
@@ -83,9 +94,12 @@ def test_every_setting_the_containers_set_exists_and_loads(
         "tracking-uri": "http://mlflow",
         "images-url": "s3://autoinspect/images",
         "datasets-url": "s3://autoinspect/datasets",
+        "results-url": "s3://autoinspect/batch",
     }
-    for name in ("autoinspect-api", "autoinspect-ui"):
-        for variable in _container(manifests, name)["env"]:
+    task_pod = yaml.safe_load((K8S / "airflow-pod-template.yaml").read_text())
+    containers = {name: _container(manifests, name) for name in ("autoinspect-api", "autoinspect-ui")}
+    for name, container in {**containers, "airflow task pod": task_pod["spec"]["containers"][0]}.items():
+        for variable in container["env"]:
             if not variable["name"].startswith("AUTOINSPECT_"):
                 continue
             assert_setting_exists(variable["name"], name)
@@ -94,7 +108,7 @@ def test_every_setting_the_containers_set_exists_and_loads(
             assert not secret or secret["name"] == "autoinspect"
             monkeypatch.setenv(variable["name"], value)
         Settings()  # extra="forbid" and typed fields: a bad value fails here
-        for variable in _container(manifests, name)["env"]:
+        for variable in container["env"]:
             monkeypatch.delenv(variable["name"], raising=False)
 
 

@@ -1,7 +1,8 @@
 """Sharded batch inference (``autoinspect batch``, the batch DAG's steps) against the bare Detector, in photos/s.
 
 Run: ``.venv/bin/python benchmarks/batch_speed.py [--model PATH] [--data ../shared/data/car-damage] [--photos 64]
-[--shard-size 16] [--strict]``: about 3 minutes on 2 cores.
+[--shard-size 16] [--object-storage] [--strict]``: about 3 minutes on 2 cores. ``--object-storage`` puts the
+photos, shard files and merged predictions in S3 (moto's server on loopback, in the benchmark's process).
 
 The same photo files (real test photos, copied to a temporary folder) go through three paths:
 
@@ -9,9 +10,9 @@ The same photo files (real test photos, copied to a temporary folder) go through
   file, loaded before the clock starts;
 - the local runner, ``run_batch`` as ``autoinspect batch`` calls it: plan the shards, pin the registry's champion,
   download and load it, predict shard after shard, write and merge the shard files; timed end to end;
-- two shard workers, as two mapped Airflow tasks on one 2-core worker: two processes, each with a Detector of one
-  thread, running ``predict_shard`` on every other shard; timed from the first photo to the last (the processes'
-  start-up is reported apart).
+- one and two shard workers, as mapped Airflow tasks on one machine: processes sharing its cores (2 threads for
+  one, 1 each for two), running ``predict_shard`` on every N-th shard; timed from the first photo to the last
+  (the processes' start-up is reported apart).
 
 Every path's figure is its photos/s over the reference's, measured before and after the others (the mean of both);
 the model is the default recipe's graph at 384 px (``inference_speed.export_default_graph``) unless ``--model``.
@@ -24,12 +25,17 @@ import logging
 import multiprocessing
 import os
 import shutil
+import socket
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoinspect.config import Settings
+import boto3
+
+from autoinspect.config import Settings, StorageSettings
 from autoinspect.inference import Detector
 from autoinspect.pipelines.batch_inference import merge_shards, plan_shards, predict_shard, run_batch
 from inference_speed import DEFAULT_DATA, DEFAULT_IMGSZ, export_default_graph
@@ -70,8 +76,9 @@ def time_reference(model: Path, files: list[Path]) -> PathTiming:
     return PathTiming("bare Detector, one after the other", len(files), time.perf_counter() - started)
 
 
-def time_runner(settings: Settings, folder: Path, files: list[Path], shard_size: int, out: Path) -> PathTiming:
+def time_runner(settings: Settings, source: str, files: list[Path], shard_size: int, out: Path) -> PathTiming:
     started = time.perf_counter()
+    folder = source if source.startswith("s3://") else Path(source)
     summary = run_batch(settings, folder, shard_size=shard_size, out=out)
     seconds = time.perf_counter() - started
     assert summary.files == len(files) and summary.errors == 0, summary
@@ -79,27 +86,56 @@ def time_runner(settings: Settings, folder: Path, files: list[Path], shard_size:
     return PathTiming(label, len(files), seconds, "end to end: registry download, load, predict, merge")
 
 
-def _worker(args: tuple[str, str, list[list[str]], str]) -> tuple[float, float, list[str]]:
-    """One shard worker: a one-thread Detector, then its shards; returns when its first and last photo ran."""
-    home, model, shards, out = args
-    settings = Settings(home=Path(home))
-    detector = Detector(Path(model), intra_op_threads=1)
+def _worker(args: tuple[Settings, str, int, list[list[str]], str]) -> tuple[float, float, list[str]]:
+    """One shard worker: a Detector of ``threads`` threads, then its shards; when its first and last photo ran."""
+    settings, model, threads, shards, out = args
+    detector = Detector(Path(model), intra_op_threads=threads)
     started = time.time()
-    parts = [predict_shard(settings, files, out_dir=Path(out), detector=detector) for files in shards]
+    parts = [predict_shard(settings, files, out_dir=out, detector=detector) for files in shards]
     return started, time.time(), parts
 
 
-def time_workers(home: Path, model: Path, folder: Path, shard_size: int, out: Path) -> PathTiming:
-    shards = plan_shards(folder, shard_size)
-    jobs = [(str(home), str(model), shards[worker::2], str(out / "parts")) for worker in range(2)]
+def time_workers(settings: Settings, model: Path, source: str, shard_size: int, out: str, workers: int) -> PathTiming:
+    """``workers`` processes sharing the cores (``cores // workers`` threads each), every ``workers``-th shard."""
+    shards = plan_shards(source if source.startswith("s3://") else Path(source), shard_size,
+                         endpoint_url=settings.storage.s3_endpoint_url)  # fmt: skip
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    jobs = [(settings, str(model), threads, shards[worker::workers], f"{out}/parts") for worker in range(workers)]
     launched = time.time()
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
         results = pool.map(_worker, jobs)
     first, last = min(r[0] for r in results), max(r[1] for r in results)
-    summary = merge_shards([p for r in results for p in r[2]], out / "merged.jsonl")
-    assert summary.errors == 0
-    label = f"2 shard workers (processes, 1 thread each, shards of {shard_size})"
+    summary = merge_shards([p for r in results for p in r[2]], f"{out}/merged.jsonl", settings)
+    assert summary.errors == 0, summary
+    label = f"{workers} shard worker{'s' if workers > 1 else ''} ({threads} thread{'s' if threads > 1 else ''} each)"
     return PathTiming(label, summary.files, last - first, f"start-up before the first photo {first - launched:.1f} s")
+
+
+@contextmanager
+def photo_bucket(files: list[Path], settings: Settings) -> Iterator[tuple[Settings, str, str]]:
+    """moto's S3 server on loopback holding the photos: settings pointing at it, the photos' prefix, a results
+    prefix. The server runs in this process, so its CPU counts as the benchmark's own."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}.items():
+        os.environ[name] = value
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        client = boto3.client("s3", endpoint_url=endpoint)
+        for bucket in ("intake", "results"):
+            client.create_bucket(Bucket=bucket)
+        for path in files:
+            client.upload_file(str(path), "intake", f"photos/{path.name}")
+        remote = settings.model_copy(update={"storage": StorageSettings(s3_endpoint_url=endpoint)})
+        yield remote, "s3://intake/photos", "s3://results/run"
+    finally:
+        server.stop()
 
 
 def main() -> None:
@@ -108,6 +144,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--photos", type=int, default=64)
     parser.add_argument("--shard-size", type=int, default=16)
+    parser.add_argument(
+        "--object-storage", action="store_true", help="photos and results in S3 (moto's server on loopback)"
+    )
     add_strict_flag(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -119,17 +158,23 @@ def main() -> None:
         probe = Detector(model)
         prepare_home(folder / "home", model, probe.metadata, probe.thresholds)
         settings = Settings(home=folder / "home")
-        guard = MachineGuard()
-        before = time_reference(model, files)
-        timings = [
-            time_runner(settings, folder / "photos", files, args.shard_size, folder / "out" / "batch.jsonl"),
-            time_workers(folder / "home", model, folder / "photos", args.shard_size, folder / "workers"),
-        ]
-        after = time_reference(model, files)
-        machine = guard.finish()
+        with ExitStack() as stack:
+            source, out = str(folder / "photos"), str(folder / "workers")
+            if args.object_storage:
+                settings, source, out = stack.enter_context(photo_bucket(files, settings))
+            guard = MachineGuard()
+            before = time_reference(model, files)
+            timings = [time_runner(settings, source, files, args.shard_size, folder / "out" / "batch.jsonl")]
+            timings += [
+                time_workers(settings, model, source, args.shard_size, f"{out}/{workers}", workers)
+                for workers in (1, 2)
+            ]
+            after = time_reference(model, files)
+            machine = guard.finish()
     reference = 2 / (1 / before.per_second + 1 / after.per_second)
     print(f"model: {args.model or f'the default recipe graph at {DEFAULT_IMGSZ} px (untrained heads)'}")
-    print(f"photos: {len(files)} real test photos from {args.data}; cores: {os.cpu_count()}")
+    where = "in S3 (moto's server on loopback, in this process)" if args.object_storage else "in a local folder"
+    print(f"photos: {len(files)} real test photos from {args.data}, {where}; cores: {os.cpu_count()}")
     mark = settle(machine, strict=args.strict)
     print()
     print("| path | photos | seconds | photos/s | / bare Detector | note |")

@@ -4,13 +4,14 @@ ablations of what happens after training (the presence blend and box rescoring) 
 
 Run: .venv/bin/python benchmarks/evaluate_checkpoint.py RUN_DIR/best.pt --imgsz 384 --out /tmp/eval
      [--data ../shared/data/car-damage-full] [--config run.yaml]
-     [--photo-weights 0 0.5 1] [--box-weights 0 0.5]
+     [--photo-weights 0 0.5 1] [--box-weights 0 0.5] [--mirrored]
 
 ``--config`` is the run's YAML (``autoinspect train --config``), whose ``lite`` options shape the network and
 the photo classifier (fitted here once, as at the end of training). Without ``--photo-weights`` /
 ``--box-weights`` the recipe's own ``lite.photo_weight`` and ``lite.box_presence_weight`` are used; with them,
 every combination is exported to ``OUT/photo<w>-box<b>/`` and measured, and one quality-table row (see
-``quality_row.py``) is printed per combination.
+``quality_row.py``) is printed per combination. ``--mirrored`` measures every combination also with
+``lite.mirrored_inference`` (each photo run mirrored too, outputs averaged), in ``OUT/photo<w>-box<b>-mirrored/``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, help="the run's YAML, for its lite options (default: the defaults)")
     parser.add_argument("--photo-weights", type=float, nargs="+", help="lite.photo_weight values to compare")
     parser.add_argument("--box-weights", type=float, nargs="+", help="lite.box_presence_weight values to compare")
+    parser.add_argument("--mirrored", action="store_true", help="also measure lite.mirrored_inference")
     args = parser.parse_args()
     layout = DatasetLayout(args.data)
     options = yaml.safe_load(args.config.read_text()) if args.config else {}
@@ -65,15 +67,17 @@ def main() -> None:
         score_thresholds=dict.fromkeys(layout.names, threshold),
     )
     rows = []
-    for photo_weight, box_weight in itertools.product(photo_weights, box_weights):
-        lite = config.lite.model_copy(update={"photo_weight": photo_weight, "box_presence_weight": box_weight})
-        variant = config.model_copy(update={"lite": lite})
-        out = args.out / f"photo{photo_weight:g}-box{box_weight:g}"
+    mirrored_values = [False, True] if args.mirrored else [config.lite.mirrored_inference]
+    for photo_weight, box_weight, mirrored in itertools.product(photo_weights, box_weights, mirrored_values):
+        update = {"photo_weight": photo_weight, "box_presence_weight": box_weight, "mirrored_inference": mirrored}
+        variant = config.model_copy(update={"lite": config.lite.model_copy(update=update)})
+        name = f"photo_weight {photo_weight:g}, box_presence_weight {box_weight:g}" + (", mirrored" if mirrored else "")
+        out = args.out / (f"photo{photo_weight:g}-box{box_weight:g}" + ("-mirrored" if mirrored else ""))
         onnx_path = export_onnx(contract_detector(model, variant, photo), out / "model.onnx")
         write_metadata(onnx_path, metadata)
         evaluation = calibrate_and_evaluate(onnx_path, val, test, out / "evaluation")
         print(evaluation.evaluation_json)
-        rows.append(row(f"photo_weight {photo_weight:g}, box_presence_weight {box_weight:g}", evaluation, None))
+        rows.append(row(name, evaluation, None))
     print(HEADER, SEPARATOR, *rows, sep="\n")
 
 

@@ -40,9 +40,11 @@ def test_packaged_weights_recognise_cars(variant: str, sample_root: Path) -> Non
     assert hits >= len(photos) - 1
 
 
-def test_exported_onnx_matches_torch_and_contract(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_exported_onnx_matches_torch_and_contract(tmp_path: Path, mirrored: bool) -> None:
     torch.manual_seed(0)
-    module = ContractDetector(build_detector(LiteConfig(fpn_channels=64), 2, 128, pretrained=False), 128).eval()
+    model = build_detector(LiteConfig(fpn_channels=64), 2, 128, pretrained=False)
+    module = ContractDetector(model, 128, mirrored=mirrored).eval()
     images = torch.rand(3, 3, 128, 128)
     with torch.no_grad():
         expected = module(images)[0].numpy()
@@ -55,6 +57,24 @@ def test_exported_onnx_matches_torch_and_contract(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.sort(got[..., 4], axis=1), np.sort(expected[..., 4], axis=1), atol=1e-5)
     assert (got[..., :4] >= 0).all() and (got[..., :4] <= 128).all()
     assert set(np.unique(got[..., 5])) <= {0.0, 1.0}
+
+
+def test_mirrored_inference_answers_a_photo_and_its_mirror_image_alike() -> None:
+    """Each output is the mean over the photo and its mirror image at mirrored places, so mirroring the photo
+    mirrors the boxes and keeps scores and presence (except on the grid's first column, which has no partner)."""
+    torch.manual_seed(0)
+    model = build_detector(LiteConfig(), 2, 128, pretrained=False)
+    module = ContractDetector(model, 128, mirrored=True).eval()
+    image = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        (plain, presence), (mirror, mirror_presence) = module(image), module(image.flip(-1))
+        single_pass_presence = ContractDetector(model, 128).eval()(image)[1]
+    torch.testing.assert_close(presence, mirror_presence)
+    assert not torch.allclose(presence, single_pass_presence)
+    back = torch.stack([128 - mirror[0, :, 2], mirror[0, :, 1], 128 - mirror[0, :, 0], mirror[0, :, 3]], dim=-1)
+    interior = (plain[0, :, 0] > 8) & (plain[0, :, 2] < 120)  # far from both edges: every such anchor has a partner
+    matched = sum(bool(((back - box).abs().max(dim=1).values < 1e-3).any()) for box in plain[0, interior, :4][:20])
+    assert matched == min(20, int(interior.sum())) > 0
 
 
 def test_smoke_training_lowers_loss_and_exports(tmp_path: Path) -> None:

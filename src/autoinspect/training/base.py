@@ -53,6 +53,9 @@ class LiteConfig(BaseModel):
     fine-tuned after the frozen epochs; the earlier ones and the stem stay frozen (7: all of it). Measured on 2
     cores with the light head at 384 px: a batch took about 1.8 s frozen and 2.8 s tuned, with 3 stages or all 7
     alike, so the default tunes all of it; fewer stages are there to try against overfitting."""
+    weight_average_decay: float = Field(0.995, ge=0, lt=1)
+    """Decay of the moving average of the weights that is validated, kept and exported
+    (:mod:`~autoinspect.training.lite.weight_average`); 0 keeps the last step's weights."""
     crop: int | None = Field(None, ge=32)
     """Side of the training views, cut at the serving scale (see :mod:`~autoinspect.training.lite.augment`);
     ``None`` (the default) trains on whole photos at ``imgsz``. 320 of a 640 model costs a quarter of a whole
@@ -70,6 +73,9 @@ class LiteConfig(BaseModel):
     box_presence_weight: float = Field(0.0, ge=0, lt=1)
     """Each box's score becomes ``score ** (1 - w) * presence ** w`` (the presence of its class in the photo), so
     boxes on photos that do not show the class rank below those on photos that do; 0 keeps the detector's score."""
+    mirrored_inference: bool = False
+    """Run each photo also mirrored left to right and average every box, score and presence with its mirror
+    image's (:class:`~autoinspect.training.lite.export.ContractDetector`): twice the inference cost."""
     photo_l2: float = Field(0.1, gt=0)
     """L2 penalty of the photo classifier's logistic regressions (on the standardised pooled features)."""
 

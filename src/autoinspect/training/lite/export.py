@@ -46,13 +46,39 @@ def _anchors(model: FCOS, imgsz: int) -> torch.Tensor:
     return anchors[0]
 
 
+def mirror_partners(anchors: torch.Tensor, imgsz: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each anchor, the index of the anchor of the same size whose centre is its mirror image across the
+    vertical middle (``x -> imgsz - x``), and whether there is one (the grid's first column has none: its mirror
+    image falls on the far edge).
+
+    Example:
+        >>> grid = torch.tensor([[-2.0, -2, 2, 2], [2, -2, 6, 2], [6, -2, 10, 2]])  # centres x = 0, 4, 8
+        >>> mirror_partners(grid, 12)
+        (tensor([0, 2, 1]), tensor([False,  True,  True]))
+    """
+    centres = ((anchors[:, :2] + anchors[:, 2:]) / 2).tolist()
+    sizes = (anchors[:, 2] - anchors[:, 0]).tolist()
+    where = {(size, cx, cy): index for index, (size, (cx, cy)) in enumerate(zip(sizes, centres, strict=True))}
+    partners = [where.get((size, imgsz - cx, cy), -1) for size, (cx, cy) in zip(sizes, centres, strict=True)]
+    found = torch.tensor([partner >= 0 for partner in partners])
+    index = torch.tensor([partner if partner >= 0 else own for own, partner in enumerate(partners)])
+    return index, found
+
+
 class ContractDetector(nn.Module):
-    """Wraps a trained FCOS into the contract's single input and output."""
+    """Wraps a trained FCOS into the contract's single input and output.
+
+    With ``mirrored`` each photo also runs mirrored left to right, and every anchor's box and score are the mean of
+    its own and those of its mirror-image anchor in the mirrored pass (mapped back); presence log-odds are averaged
+    too. Twice the cost of a photo, for a two-view average of every output at the same place.
+    """
 
     anchor_centres: torch.Tensor
     anchor_sizes: torch.Tensor
     mean: torch.Tensor
     std: torch.Tensor
+    mirror_index: torch.Tensor
+    has_mirror: torch.Tensor
 
     def __init__(
         self,
@@ -63,6 +89,7 @@ class ContractDetector(nn.Module):
         photo: PhotoClassifier | None = None,
         photo_weight: float = 0.0,
         box_presence_weight: float = 0.0,
+        mirrored: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = lite_backbone(model)
@@ -76,23 +103,31 @@ class ContractDetector(nn.Module):
         self.register_buffer("anchor_sizes", anchors[:, 2:] - anchors[:, :2])
         self.register_buffer("mean", torch.tensor(INPUT_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(INPUT_STD).view(1, 3, 1, 1))
+        mirror_index, has_mirror = mirror_partners(anchors.cpu(), imgsz)
+        self.register_buffer("mirror_index", mirror_index.to(anchors.device))
+        self.register_buffer("has_mirror", has_mirror.view(1, -1, 1).to(anchors.device))
+        self.mirrored = mirrored
         self.imgsz = imgsz
         self.top_k = min(top_k, anchors.shape[0] * model.head.classification_head.num_classes)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``detections`` ``[N, K, 6]`` and ``presence`` ``[N, C]``, from one pass of the backbone."""
+        """``detections`` ``[N, K, 6]`` and ``presence`` ``[N, C]``, from one pass of the backbone (two mirrored)."""
         x = (images - self.mean) / self.std
-        features = self.backbone.features(x)
-        out = self.head(list(self.backbone.pyramid(features).values()))
-        presence_logits = photo_logits(self.presence(features))
-        if self.photo is not None:
-            presence_logits = (1 - self.photo_weight) * presence_logits + self.photo_weight * self.photo(x)
+        if not self.mirrored:
+            boxes, scores, presence_logits = self._outputs(x)
+        else:
+            count = x.shape[0]
+            boxes, scores, presence_logits = self._outputs(torch.cat([x, x.flip(-1)]))
+            flipped = boxes[count:]
+            back = torch.stack(
+                [self.imgsz - flipped[..., 2], flipped[..., 1], self.imgsz - flipped[..., 0], flipped[..., 3]], dim=-1
+            )
+            paired_boxes = (boxes[:count] + back[:, self.mirror_index]) / 2
+            paired_scores = (scores[:count] + scores[count:][:, self.mirror_index]) / 2
+            boxes = torch.where(self.has_mirror, paired_boxes, boxes[:count])
+            scores = torch.where(self.has_mirror, paired_scores, scores[:count])
+            presence_logits = (presence_logits[:count] + presence_logits[count:]) / 2
         presence = torch.sigmoid(presence_logits)
-        rel = out["bbox_regression"]  # N x A x 4: distances to the sides, in anchor sizes
-        centres, sizes = self.anchor_centres, self.anchor_sizes
-        boxes = torch.cat([centres - rel[..., :2] * sizes, centres + rel[..., 2:] * sizes], dim=-1)
-        boxes = boxes.clamp(0, self.imgsz)
-        scores = torch.sqrt(torch.sigmoid(out["cls_logits"]) * torch.sigmoid(out["bbox_ctrness"]))
         if self.box_presence_weight > 0:  # a box of a class the photo likely does not show loses score
             weight = self.box_presence_weight
             scores = scores.pow(1 - weight) * presence.unsqueeze(1).pow(weight)
@@ -104,6 +139,20 @@ class ContractDetector(nn.Module):
         detections = torch.cat([picked, top_scores.unsqueeze(-1), classes.unsqueeze(-1)], dim=-1)
         return detections, presence
 
+    def _outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decoded boxes ``[N, A, 4]``, scores ``[N, A, C]`` and presence log-odds ``[N, C]`` of normalised
+        inputs, from one pass of the backbone."""
+        features = self.backbone.features(x)
+        out = self.head(list(self.backbone.pyramid(features).values()))
+        presence_logits = photo_logits(self.presence(features))
+        if self.photo is not None:
+            presence_logits = (1 - self.photo_weight) * presence_logits + self.photo_weight * self.photo(x)
+        rel = out["bbox_regression"]  # N x A x 4: distances to the sides, in anchor sizes
+        centres, sizes = self.anchor_centres, self.anchor_sizes
+        boxes = torch.cat([centres - rel[..., :2] * sizes, centres + rel[..., 2:] * sizes], dim=-1)
+        scores = torch.sqrt(torch.sigmoid(out["cls_logits"]) * torch.sigmoid(out["bbox_ctrness"]))
+        return boxes.clamp(0, self.imgsz), scores, presence_logits
+
 
 def contract_detector(model: FCOS, config: TrainConfig, photo: PhotoClassifier | None) -> ContractDetector:
     """The module to export for a trained model, with the recipe's presence blend and box rescoring."""
@@ -113,6 +162,7 @@ def contract_detector(model: FCOS, config: TrainConfig, photo: PhotoClassifier |
         photo=photo,
         photo_weight=config.lite.photo_weight,
         box_presence_weight=config.lite.box_presence_weight,
+        mirrored=config.lite.mirrored_inference,
     )
 
 

@@ -1,4 +1,5 @@
-"""Training loop of the lite backend: AdamW, warm-up + cosine schedule, frozen backbone first, checkpoint by val.
+"""Training loop of the lite backend: AdamW, warm-up + cosine schedule, frozen backbone first, a moving average
+of the weights, checkpoint by val.
 
 The checkpoint that is exported is the one with the best ``select_metric`` on val, computed through the exported
 module itself (see :mod:`.export`) and the caller's scorer; the measured failure mode of this detector on ~600
@@ -46,6 +47,7 @@ from autoinspect.training.lite.model import (
 )
 from autoinspect.training.lite.photo_classifier import PhotoClassifier, fit_photo_classifier
 from autoinspect.training.lite.presence import FeatureTap, presence_loss
+from autoinspect.training.lite.weight_average import WeightAverage
 from autoinspect.training.progress import val_summary
 
 logger = logging.getLogger(__name__)
@@ -113,6 +115,7 @@ class LiteBackend:
         if init_weights is not None:
             warm_start(model, init_weights)
         model.to(device)
+        average = WeightAverage(model, config.lite.weight_average_decay)
         loader = DataLoader(
             data,
             batch_size=config.batch,
@@ -143,8 +146,8 @@ class LiteBackend:
                 epoch > config.lite.freeze_backbone_epochs and config.lite.backbone_lr_scale > 0,
                 config.lite.tune_blocks,
             )
-            losses = self._epoch(model, loader, optimizer, scheduler, device, epoch, config.epochs)
-            metrics = dict(self._validate(model, config, device, val_scorer))
+            losses = self._epoch(model, average, loader, optimizer, scheduler, device, epoch, config.epochs)
+            metrics = dict(self._validate(average.model, config, device, val_scorer))
             row = {"epoch": float(epoch), **losses, **metrics, "lr": optimizer.param_groups[0]["lr"]}
             history.append(row)
             if callbacks:
@@ -153,7 +156,7 @@ class LiteBackend:
             score = metrics[config.select_metric] if val_scorer is not None else float(epoch)
             if score > best_score:
                 best_score, best_epoch, stale = score, epoch, 0
-                torch.save(model.state_dict(), weights)
+                torch.save(average.model.state_dict(), weights)
             else:
                 stale += 1
             logger.info("epoch %d/%d val: %s; kept epoch %d", epoch, config.epochs, val_summary(metrics), best_epoch)
@@ -170,6 +173,7 @@ class LiteBackend:
     @staticmethod
     def _epoch(
         model: FCOS,
+        average: WeightAverage,
         loader: DataLoader[object],
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -201,6 +205,7 @@ class LiteBackend:
                 torch.nn.utils.clip_grad_norm_(presence_head(model).parameters(), GRAD_CLIP)
                 optimizer.step()
                 scheduler.step()
+                average.update(model)
                 batches += 1
                 for name, value in loss_parts.items():
                     totals[f"loss/{name}"] = totals.get(f"loss/{name}", 0.0) + float(value.detach())

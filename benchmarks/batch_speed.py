@@ -123,6 +123,7 @@ def photo_bucket(files: list[Path], settings: Settings) -> Iterator[tuple[Settin
     for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}.items():
         os.environ[name] = value
     os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server logs every request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

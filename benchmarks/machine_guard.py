@@ -228,9 +228,9 @@ class MachineGuard:
     def _own_cpu_s(self) -> float:
         total = 0.0
         for pid in self._pids:
-            if pid == os.getpid():
+            if pid == os.getpid():  # with its waited-for children: worker processes a benchmark started and joined
                 own = os.times()
-                total += own.user + own.system
+                total += own.user + own.system + own.children_user + own.children_system
             else:
                 total += process_cpu_s(pid) or 0.0
         return total

@@ -27,7 +27,7 @@ import httpx
 
 from autoinspect.config import Settings
 from autoinspect.inference import Detector
-from balancer import haproxy, inspected, port_of, replica_dns, wait_for
+from balancer import Balancer, haproxy, inspected, port_of, replica_dns, wait_for
 from inference_speed import DEFAULT_DATA, DEFAULT_IMGSZ, export_default_graph
 from machine_guard import MachineGuard, add_strict_flag, settle
 from serve_load import (
@@ -52,9 +52,10 @@ SIDES = ("direct, 1 replica", "balancer, 1 replica", "balancer, 2 replicas")
 
 
 @contextmanager
-def balancer_over(replicas: list[str], folder: Path, name: str, token: str, photo: bytes) -> Iterator[str]:
-    """A balancer whose DNS lists ``replicas``; yields its URL once a photo sent through it reached each of them."""
-    with replica_dns() as (dns, dns_port), haproxy(dns_port, folder / f"{name}.log") as url:
+def balancer_over(replicas: list[str], folder: Path, name: str, token: str, photo: bytes) -> Iterator[Balancer]:
+    """A balancer whose DNS lists ``replicas``; yields it once a photo sent through it reached each of them."""
+    with replica_dns() as (dns, dns_port), haproxy(dns_port, folder / f"{name}.log") as balancer:
+        url = balancer.url
         dns.ports = [port_of(replica) for replica in replicas]
         with httpx.Client(base_url=url, headers={"X-API-Key": token}, timeout=60, trust_env=False) as client:
 
@@ -63,7 +64,7 @@ def balancer_over(replicas: list[str], folder: Path, name: str, token: str, phot
                 return all(inspected(replica) > 0 for replica in replicas)
 
             wait_for(reached_all, f"{name}: a replica got no request through the balancer", timeout=60)
-        yield url
+        yield balancer
 
 
 def measure(urls: dict[str, str], token: str, photos: list[bytes], requests: tuple[int, ...]) -> list[LevelResult]:
@@ -123,13 +124,13 @@ def main() -> None:
             for home in ("home1", "home2")
         ]
         replicas = [server.url for server in servers]
-        urls = {
-            SIDES[0]: replicas[0],
-            SIDES[1]: stack.enter_context(balancer_over(replicas[:1], folder, "lb1", token, photos[0])),
-            SIDES[2]: stack.enter_context(balancer_over(replicas, folder, "lb2", token, photos[0])),
-        }
+        balancers = [
+            stack.enter_context(balancer_over(replicas[:1], folder, "lb1", token, photos[0])),
+            stack.enter_context(balancer_over(replicas, folder, "lb2", token, photos[0])),
+        ]
+        urls = {SIDES[0]: replicas[0], SIDES[1]: balancers[0].url, SIDES[2]: balancers[1].url}
         logger.info("2 replicas and 2 balancers up in %.0f s", time.perf_counter() - began)
-        guard = MachineGuard([server.pid for server in servers])
+        guard = MachineGuard([server.pid for server in servers] + [balancer.pid for balancer in balancers])
         results = measure(urls, token, photos, requests)
         machine = guard.finish()
     print(f"model: {args.model or f'the default recipe graph at {DEFAULT_IMGSZ} px (untrained heads)'}")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from dnslib import QTYPE, RR, SRV, A, DNSRecord
@@ -105,10 +106,15 @@ def replica_dns() -> Iterator[tuple[ReplicaDns, int]]:
         server.stop()
 
 
+class Balancer(NamedTuple):
+    url: str
+    pid: int
+
+
 @contextmanager
-def haproxy(dns_port: int, log: Path, *, max_replicas: int = 4) -> Iterator[str]:
-    """HAProxy on :data:`CONFIG`, finding replicas through the DNS server on ``dns_port``; yields its base URL once
-    it answers its own health URL. Its log goes to ``log``."""
+def haproxy(dns_port: int, log: Path, *, max_replicas: int = 4) -> Iterator[Balancer]:
+    """HAProxy on :data:`CONFIG`, finding replicas through the DNS server on ``dns_port``; yields its base URL and
+    process id once it answers its own health URL. Its log goes to ``log``."""
     binary = shutil.which("haproxy")
     if binary is None:
         raise RuntimeError("haproxy is not installed (make test installs it)")
@@ -124,7 +130,7 @@ def haproxy(dns_port: int, log: Path, *, max_replicas: int = 4) -> Iterator[str]
     try:
         url = f"http://{HOST}:{port}"
         wait_for(lambda: answers(f"{url}/lb/healthz"), f"haproxy did not start, see {log}", process=process)
-        yield url
+        yield Balancer(url, process.pid)
     finally:
         process.terminate()
         process.wait(10)

@@ -61,7 +61,7 @@ def test_requests_spread_over_the_replicas_dns_lists_and_follow_scaling(
     with ExitStack() as first_replica, running_service(registry) as second, replica_dns() as (dns, dns_port):
         first = first_replica.enter_context(running_service(registry))
         dns.ports = [port_of(first)]
-        with haproxy(dns_port, tmp_path / "haproxy.log") as lb:
+        with haproxy(dns_port, tmp_path / "haproxy.log") as (lb, _):
             wait_for(lambda: httpx.get(f"{lb}/readyz").status_code == 200, "the first replica never got traffic")
             _inspect(lb, key, 8)
             assert (inspected(first), inspected(second)) == (8, 0)

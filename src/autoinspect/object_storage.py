@@ -259,9 +259,11 @@ def _code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def object_store(location: str | Path, *, endpoint_url: str | None = None) -> ObjectStore:
+def object_store(location: str | Path | ObjectStore, *, endpoint_url: str | None = None) -> ObjectStore:
     """The store at ``location``: ``s3://bucket/prefix`` (credentials from the usual AWS chain; ``endpoint_url``
-    for MinIO or another S3 API) or a local folder."""
+    for MinIO or another S3 API) or a local folder; a store given is returned as it is."""
+    if isinstance(location, ObjectStore):
+        return location
     text = str(location)
     if not text.startswith("s3://"):
         return LocalObjects(Path(text))

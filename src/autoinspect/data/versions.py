@@ -120,7 +120,7 @@ class DatasetStore:
     def __init__(self, root: ObjectStore | Path, cache: Path | None = None) -> None:
         """``root``: the object store, or a local folder; ``cache``: where objects of a remote store are
         downloaded for checkouts (default: beside each checkout)."""
-        self.objects = object_store(root) if isinstance(root, Path) else root
+        self.objects = object_store(root)
         self.cache = cache
 
     @classmethod

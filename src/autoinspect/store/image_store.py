@@ -32,7 +32,7 @@ class ImageStore:
     def __init__(self, objects: ObjectStore | Path, cache: Path | None = None) -> None:
         """``objects``: the store, or a local folder; ``cache``: where remote photos are downloaded for tools
         that need a file (:meth:`local_file`)."""
-        self.objects = object_store(objects) if isinstance(objects, Path) else objects
+        self.objects = object_store(objects)
         self.cache = cache
 
     @classmethod

@@ -49,8 +49,11 @@ $(LABELSTUDIO)/.installed:
 
 labelstudio: $(LABELSTUDIO)/.installed
 
+# Two pytest workers: the long tests mostly wait on servers and subprocesses, so two overlap well on 2 cores.
+# TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 pytest: $(STAMP) browser haproxy labelstudio
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

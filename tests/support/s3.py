@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import boto3
+import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -17,7 +18,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "ci", "AWS_SECRET_ACCESS_KEY": "ci-secret", 
 @contextmanager
 def s3_server(monkeypatch: pytest.MonkeyPatch, *buckets: str) -> Iterator[str]:
     """moto's S3 server on a free loopback port with ``buckets`` created; yields its endpoint URL. The AWS
-    credential variables point at the fake credentials meanwhile."""
+    credential variables point at the fake credentials meanwhile. moto keeps its buckets in process-wide state, so
+    the server is reset first: no test sees what an earlier one stored."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -28,6 +30,7 @@ def s3_server(monkeypatch: pytest.MonkeyPatch, *buckets: str) -> Iterator[str]:
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     try:
+        httpx.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
         client = boto3.client("s3", endpoint_url=endpoint)
         for bucket in buckets:
             client.create_bucket(Bucket=bucket)

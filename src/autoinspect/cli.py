@@ -29,6 +29,7 @@ from autoinspect.evaluation import EvaluationResult
 from autoinspect.pipelines.dataset import as_layout, prepare_dataset, validate_dataset, version_dataset
 from autoinspect.private_files import private_dir
 from autoinspect.progress import figure
+from autoinspect.shared_reports import publish
 from autoinspect.store import ApiKeys, create_schema, make_engine
 from autoinspect.training.base import BackendName, TrainConfig
 
@@ -232,6 +233,7 @@ def profile(
         layout = store.materialise(store.resolve(source), settings.checkouts_dir)
     target = out or settings.reports_dir / "profile" / layout.root.name
     result = profile_dataset(layout, target, workers=settings.worker_count, title=f"{source} profile")
+    publish(settings, target)
     typer.echo(f"profile: {result.html}\ncontact sheet: {result.contact_sheet}\nfeatures: {result.features_csv}")
 
 
@@ -260,6 +262,7 @@ def issues(
     manifest = DatasetStore.for_settings(settings).resolve(reference)
     folder = out or settings.label_issues_dir / manifest.digest[:12]
     run = find_dataset_label_issues(settings, reference, run_config, folds=folds, out_dir=folder, drop=drop)
+    publish(settings, folder)
     report = run.report
     counts = ", ".join(f"{kind} {count}" for kind, count in report.counts().items())
     typer.echo(

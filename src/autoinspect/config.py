@@ -89,11 +89,15 @@ class StorageSettings(BaseModel):
     results_url: str | None = None
     """Batch-inference runs of the Airflow DAG (shard files and merged predictions): ``None`` keeps them under
     ``<home>/batch``; ``s3://bucket/prefix`` lets shards run on workers that share no disk."""
+    reports_url: str | None = None
+    """Reports (monitoring runs, validation reports, dataset profiles, label issues, challenger comparisons):
+    ``None`` keeps them only under ``<home>/reports``; ``s3://bucket/prefix`` also publishes each one there, and
+    the UI mirrors them into its own home, so reports written on any worker reach it (``shared_reports``)."""
     s3_endpoint_url: str | None = None
     """An S3-compatible endpoint (MinIO, Ceph, R2); ``None`` means AWS. Credentials come from the usual AWS chain
     (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, a profile, an instance role)."""
 
-    @field_validator("images_url", "datasets_url", "results_url")
+    @field_validator("images_url", "datasets_url", "results_url", "reports_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("s3://"):

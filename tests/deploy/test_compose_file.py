@@ -119,6 +119,7 @@ def test_photos_and_dataset_versions_go_to_a_bucket_minio_init_creates(compose: 
         assert env["AUTOINSPECT_STORAGE__IMAGES_URL"] == f"s3://{bucket}/images", name
         assert env["AUTOINSPECT_STORAGE__DATASETS_URL"] == f"s3://{bucket}/datasets", name
         assert env["AUTOINSPECT_STORAGE__RESULTS_URL"] == f"s3://{bucket}/batch", name
+        assert env["AUTOINSPECT_STORAGE__REPORTS_URL"] == f"s3://{bucket}/reports", name
         assert env["AUTOINSPECT_STORAGE__S3_ENDPOINT_URL"] == "http://minio:9000"
         assert env["AWS_ACCESS_KEY_ID"] == _environment(services["minio"])["MINIO_ROOT_USER"]
         assert not any("images" in str(volume) for volume in services[name].get("volumes", []))

@@ -95,6 +95,7 @@ def test_every_setting_the_containers_set_exists_and_loads(
         "images-url": "s3://autoinspect/images",
         "datasets-url": "s3://autoinspect/datasets",
         "results-url": "s3://autoinspect/batch",
+        "reports-url": "s3://autoinspect/reports",
     }
     task_pod = yaml.safe_load((K8S / "airflow-pod-template.yaml").read_text())
     containers = {name: _container(manifests, name) for name in ("autoinspect-api", "autoinspect-ui")}

@@ -56,6 +56,7 @@ from autoinspect.store import (
     create_schema,
     make_engine,
 )
+from autoinspect.ui.reports import latest_validation
 
 REAL_PHOTOS = 5
 SHARD_SIZE = 3
@@ -354,7 +355,10 @@ def test_training_dag_runs_each_task_on_a_home_of_its_own(
     registered champion, through dataset versions in S3 (moto's server on loopback)."""
     with s3_server(monkeypatch, "data") as endpoint:
         storage = StorageSettings(
-            images_url="s3://data/images", datasets_url="s3://data/datasets", s3_endpoint_url=endpoint
+            images_url="s3://data/images",
+            datasets_url="s3://data/datasets",
+            reports_url="s3://data/reports",
+            s3_endpoint_url=endpoint,
         )
         shared = _shared_stores(tracked_settings, storage).model_copy(
             update={"gates": GateSettings(min_map50=0, min_damaged_caught=0, min_clean_none_rate=0)}
@@ -373,6 +377,10 @@ def test_training_dag_runs_each_task_on_a_home_of_its_own(
         assert sum(path.is_file() for path in downloaded) >= 40  # the trainer fetched the photos it trained on
         (model,) = list_versions(shared)
         assert model.dataset is not None and model.dataset.name == "cars"
+        ui_home = tmp_path / "ui"  # the UI runs on a home of its own too: the validation report reaches it
+        shown = latest_validation(shared.model_copy(update={"home": ui_home}))
+        assert shown is not None and shown[0].parent == ui_home / "reports" / "validation"
+        assert shown[1]["passed"] is True
 
 
 def test_training_dag_then_continuous_training_dag_puts_a_challenger_on_canary(

@@ -21,10 +21,11 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper
 from registered import register_versions
+from s3 import s3_server
 from typer.testing import CliRunner
 
 from autoinspect import cli
-from autoinspect.config import AlertSettings, MonitoringSettings, Settings, get_settings
+from autoinspect.config import AlertSettings, MonitoringSettings, Settings, StorageSettings, get_settings
 from autoinspect.data.profiling import features_table
 from autoinspect.data.synthetic import SyntheticStyle, generate_dataset
 from autoinspect.domain import (
@@ -51,6 +52,7 @@ from autoinspect.store import (
     create_schema,
     make_engine,
 )
+from autoinspect.ui.reports import monitoring_runs
 
 UNTIL = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 WINDOW = 30
@@ -305,3 +307,30 @@ def test_monitor_command_prints_the_summary_path_and_kpis(
     assert Path(summary_line).is_file() and Path(summary_line).parent.parent == monitored.monitoring_dir
     assert kpi_line.startswith("4 answers (0 shadow), automation 75.0%, review 25.0%, override n/a, None 50.0%")
     assert kpi_line.endswith("alerts sent: none")
+
+
+def test_a_run_on_one_worker_reaches_the_ui_on_another_through_object_storage(
+    monitored: Settings, photos: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The monitoring DAG's task runs on a worker whose home is its own; with ``storage.reports_url`` its run
+    still shows on the UI's Monitoring page, read from another home."""
+    with s3_server(monkeypatch, "reports") as endpoint:
+        storage = StorageSettings(reports_url="s3://reports/prod", s3_endpoint_url=endpoint)
+        worker = monitored.model_copy(
+            update={
+                "storage": storage,
+                "tracking": monitored.tracking.model_copy(update={"uri": monitored.tracking_uri}),
+                "store": monitored.store.model_copy(update={"url": monitored.store_url}),
+            }
+        )
+        log_window(worker, "previous", photos["previous"], UNTIL - timedelta(hours=1))
+        log_window(worker, "drifted", photos["drifted"], UNTIL)
+        report = run_monitoring(worker, until=UNTIL, hours=1)
+        ui = worker.model_copy(update={"home": tmp_path / "ui-home"})
+
+        (run,) = monitoring_runs(ui, last=10)
+
+        assert run.folder == ui.monitoring_dir / report.folder.name
+        assert run.model_version == "1" and [alert.rule for alert in run.alerts_sent] == [Rule.INPUT_DRIFT]
+        for name in ("input_drift.html", "output_drift.html", "summary.json"):
+            assert (run.folder / name).read_bytes() == (report.folder / name).read_bytes(), name

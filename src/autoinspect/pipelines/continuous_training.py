@@ -57,6 +57,7 @@ from autoinspect.pipelines.training import train_model
 from autoinspect.registry.aliases import CHALLENGER, CHAMPION, promote, retire_challenger
 from autoinspect.registry.deployment import DeploymentMode, get_deployment, resolve_plan, set_deployment
 from autoinspect.registry.mlflow_registry import get_by_alias
+from autoinspect.shared_reports import publish
 from autoinspect.store import AlertHistory, PipelineRuns, ReviewLog, RunStatus, open_store
 from autoinspect.training.base import TrainConfig
 from autoinspect.training.tracking import ARTIFACT_WEIGHTS_DIR
@@ -238,6 +239,7 @@ def compare_challenger(settings: Settings, run_id: str, version: int, dataset: s
     sees *what* changed before the canary decides; a one-line summary."""
     folder = settings.comparisons_dir / f"v{version}"
     comparison = compare_on_dataset(settings, CHAMPION, str(version), dataset, Split.TEST, folder)
+    publish(settings, folder)
     configure_mlflow(settings)
     MlflowClient().log_artifacts(run_id, str(folder), artifact_path="comparison")
     counts = ", ".join(f"{kind.value} {count}" for kind, count in comparison.counts.items())

@@ -26,6 +26,7 @@ from autoinspect.data.version_builder import build_version
 from autoinspect.data.versions import DatasetStore, VersionManifest
 from autoinspect.domain import Split
 from autoinspect.errors import DataFormatError
+from autoinspect.shared_reports import new_report_folder, publish
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,9 @@ def validate_dataset(
 ) -> tuple[ValidationReport, list[ScannedImage], ValidationOutcome]:
     """Validate, write the JSON + HTML report and quarantine rejected images (copies; nothing is deleted)."""
     report, scans = validate_layout(layout, settings)
-    out = report_dir or settings.reports_dir / "validation" / _stamp()
+    out = report_dir or new_report_folder(settings.reports_dir / "validation")
     json_path, html_path = write_report(report, out)
+    publish(settings, out)
     quarantine = quarantine_rejected(report, layout, settings.quarantine_dir)
     outcome = ValidationOutcome(
         passed=report.passed, report_json=json_path, report_html=html_path, quarantine=quarantine
@@ -138,4 +140,5 @@ def prepare_dataset(
             workers=settings.worker_count,
             title=f"{manifest.ref.short} profile",
         )
+        publish(settings, settings.reports_dir / "profile" / manifest.digest[:12])
     return PreparedDataset(version=manifest, validation=outcome, profile=profile_result)

@@ -45,6 +45,7 @@ from autoinspect.monitoring.drift import IMAGE_FEATURE_COLUMNS, DriftResult, fea
 from autoinspect.monitoring.kpis import Kpis, compute_kpis
 from autoinspect.registry.aliases import CHAMPION
 from autoinspect.registry.mlflow_registry import RegisteredModel, download_model_files, get_by_alias
+from autoinspect.shared_reports import new_report_folder, publish
 from autoinspect.store import (
     AlertHistory,
     PredictionEntry,
@@ -136,7 +137,7 @@ def _monitor(settings: Settings, engine: Engine, start: datetime, end: datetime,
     kpis = compute_kpis(entries, reviews, window=end - start)
     reference_kpis = compute_kpis(previous, [], window=end - start)
     champion = get_by_alias(settings, CHAMPION)
-    folder = _run_folder(settings.monitoring_dir, now)
+    folder = new_report_folder(settings.monitoring_dir, now=now)
     logger.info("monitoring %s to %s: %d answers, %d reviews -> %s", start, end, len(answers), len(reviews), folder)
 
     inputs = _input_drift(settings, champion, answers, folder)
@@ -180,6 +181,7 @@ def _monitor(settings: Settings, engine: Engine, start: datetime, end: datetime,
         alerts_sent=sent,
     )
     report.summary_json.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    publish(settings, folder)
     logger.info("monitoring: %d alerts raised, %d sent; summary %s", len(raised), len(sent), report.summary_json)
     return report
 
@@ -187,20 +189,6 @@ def _monitor(settings: Settings, engine: Engine, start: datetime, end: datetime,
 def _answers(entries: Sequence[PredictionEntry]) -> list[PredictionEntry]:
     """What was returned to callers: shadow copies duplicate a photo and were never answered."""
     return [entry for entry in entries if entry.route is not Route.SHADOW]
-
-
-def _run_folder(root: Path, now: datetime) -> Path:
-    """``<root>/<UTC timestamp>``, made unique with a suffix when two runs start within the same second."""
-    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    root.mkdir(parents=True, exist_ok=True)
-    folder, suffix = root / stamp, 1
-    while True:
-        try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            suffix += 1
-            folder = root / f"{stamp}-{suffix}"
 
 
 def _input_drift(

@@ -1,5 +1,8 @@
 """What the pipelines left in the home folder, read for the UI: monitoring runs, dataset versions, reports.
 
+Reports written on other hosts (Airflow workers) are mirrored into this home first when ``storage.reports_url``
+is set (``autoinspect.shared_reports``).
+
 Summaries are parsed into small models of just the fields the pages show, ignoring the rest, so a monitoring run
 written by a newer release still renders; an unreadable file is logged and skipped, never fatal to a page.
 """
@@ -18,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from autoinspect.config import Settings
 from autoinspect.data.versions import DatasetStore
+from autoinspect.shared_reports import mirror
 from autoinspect.store import PredictionLog, Route, open_store
 
 logger = logging.getLogger(__name__)
@@ -111,6 +115,7 @@ class MonitoringRun(_Lenient):
 def monitoring_runs(settings: Settings, last: int) -> list[MonitoringRun]:
     """The ``last`` monitoring runs, oldest first (run folders are UTC stamps, so names sort by time)."""
     root = settings.monitoring_dir
+    mirror(settings, root)
     if not root.is_dir():
         return []
     folders = sorted(path for path in root.iterdir() if (path / SUMMARY_FILE).is_file())[-last:]
@@ -148,6 +153,7 @@ def alert_rows(runs: list[MonitoringRun]) -> list[dict[str, Any]]:
 def dataset_rows(settings: Settings) -> list[dict[str, Any]]:
     """Every dataset version, newest first per name: images and boxes per split, and its profile if one exists."""
     store = DatasetStore.for_settings(settings)
+    mirror(settings, settings.reports_dir / "profile")
     rows: list[dict[str, Any]] = []
     for name in store.names():
         for manifest in reversed(store.history(name)):
@@ -176,6 +182,7 @@ def profile_html(settings: Settings, digest: str) -> Path | None:
 def latest_validation(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
     """The newest validation report's folder and its JSON, or ``None`` when validation never ran."""
     root = settings.reports_dir / "validation"
+    mirror(settings, root)
     if not root.is_dir():
         return None
     for folder in sorted(root.iterdir(), reverse=True):
@@ -188,6 +195,7 @@ def latest_validation(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
 def latest_label_issues(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
     """The newest ``autoinspect data issues`` report's folder and its JSON, or ``None`` when it never ran."""
     root = settings.label_issues_dir
+    mirror(settings, root)
     found = sorted(root.glob(f"*/{LABEL_ISSUES_JSON}"), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in found:
         payload = _read_json(path)

@@ -84,10 +84,13 @@ class ObjectStore(ABC):
         atomically against other writers, on any host: ``change`` runs again on the newer content when someone
         else wrote in between. Returns what was written."""
 
-    def local_file(self, key: str, cache: Path) -> Path | None:
+    def local_file(self, key: str, cache: Path | None) -> Path | None:
         """A local file holding the object (for tools that open files), or ``None`` when there is no object.
         Remote objects are downloaded once into ``cache`` under the same key; objects never change, so a cached
-        copy never goes stale."""
+        copy never goes stale. A remote store given no cache refuses (``ValueError``) rather than fill whatever
+        folder the process happens to run in."""
+        if cache is None:
+            raise ValueError(f"a local copy of {key} from {self.location} needs a cache folder")
         target = cache / check_key(key)
         if target.is_file():
             return target
@@ -155,8 +158,8 @@ class LocalObjects(ObjectStore):
                 raise
         return new
 
-    def local_file(self, key: str, cache: Path) -> Path | None:
-        """The object's own file: nothing to download."""
+    def local_file(self, key: str, cache: Path | None) -> Path | None:
+        """The object's own file: nothing to download, no cache needed."""
         path = self.path(key)
         return path if path.is_file() else None
 

@@ -67,6 +67,10 @@ def test_local_file_is_the_photo_for_tools_that_open_files(store: ImageStore) ->
     local = store.local_file(sha)
     assert local is not None and local.read_bytes() == b"jpeg bytes"
     assert store.local_file(sha) == local  # downloaded once, then the cached copy
+    if store.cache is not None:  # the bucket: its copies go to the home's cache, never to the working folder
+        assert local.is_relative_to(store.cache)
+        with pytest.raises(ValueError, match="needs a cache folder"):
+            ImageStore(store.objects).local_file(sha)
 
 
 def test_the_folder_store_keeps_each_photo_as_one_file(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ class ImageStore:
 
     def __init__(self, objects: ObjectStore | Path, cache: Path | None = None) -> None:
         """``objects``: the store, or a local folder; ``cache``: where remote photos are downloaded for tools
-        that need a file (:meth:`local_file`)."""
+        that need a file (:meth:`local_file`; a local store needs none)."""
         self.objects = object_store(objects)
         self.cache = cache
 
@@ -83,6 +83,9 @@ class ImageStore:
         return self.objects.read(self.key(sha))
 
     def local_file(self, sha: str) -> Path | None:
-        """A local file with the photo (the stored file itself, or a cached download), ``None`` if not stored."""
-        cache = self.cache or Path(".autoinspect-cache") / "images"
-        return self.objects.local_file(self.key(sha), cache)
+        """A local file with the photo (the stored file itself, or a cached download), ``None`` if not stored.
+
+        Raises:
+            ValueError: the store is remote and was given no cache folder.
+        """
+        return self.objects.local_file(self.key(sha), self.cache)

@@ -1,7 +1,7 @@
 """The photo classifier alone (no detector), and how much of its verdict is the photo's source.
 
 Run: .venv/bin/python benchmarks/photo_classifier.py [--data ../shared/data/car-damage-full] [--imgsz 384]
-     [--l2 0.03 0.1 0.3]
+     [--l2 0.03 0.1 0.3] [--variant efficientnet_lite2]
 
 Per L2 penalty, the classifier of :mod:`autoinspect.training.lite.photo_classifier` (fitted as ``autoinspect
 train`` fits it, on the train photos and their mirror images) answers alone, at per-class presence thresholds
@@ -73,10 +73,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--imgsz", type=int, default=TrainConfig.model_fields["imgsz"].default)
     parser.add_argument("--l2", type=float, nargs="+", default=[0.03, 0.1, 0.3])
+    parser.add_argument("--variant", default=TrainConfig().lite.variant, help="the frozen ImageNet backbone")
     args = parser.parse_args()
     layout, config = DatasetLayout(args.data), TrainConfig(imgsz=args.imgsz)
     classes = layout.names
-    classifier = PhotoClassifier(config.lite.variant, len(classes))
+    classifier = PhotoClassifier(args.variant, len(classes))
     features, photos = {}, {}
     for split in (Split.TRAIN, Split.VAL, Split.TEST):
         data = LayoutSplit(layout, split, args.imgsz, config.lite, augment=False)
@@ -86,7 +87,7 @@ def main() -> None:
     x, y = features[Split.TRAIN]
     fold = np.random.default_rng(0).permutation(len(photos[Split.TRAIN])) % FOLDS
     fold_of_row = np.repeat(fold, 2)  # each photo's mirror image stays in its fold
-    print(f"photo classifier alone, {args.imgsz} px, {config.lite.variant}")
+    print(f"photo classifier alone, {args.imgsz} px, {args.variant}")
     cells = [f"F1 {label}" for label in classes] + ["caught", "None, other sources", "None, same sources"]
     print("| L2 | " + " | ".join([f"test {c}" for c in cells] + [f"out of fold {c}" for c in cells]) + " |")
     print("|---" * (1 + 2 * len(cells)) + "|")

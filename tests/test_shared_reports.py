@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from s3 import s3_server
+from s3 import CREDENTIALS, s3_server
 
 from autoinspect.config import Settings, StorageSettings
 from autoinspect.object_storage import LocalObjects
 from autoinspect.shared_reports import mirror, new_report_folder, publish
+from autoinspect.ui.reports import monitoring_runs
 
 
 def _on_bucket(settings: Settings, endpoint: str, home: Path) -> Settings:
@@ -88,3 +90,21 @@ def test_report_folders_are_new_and_sort_by_time(tmp_path: Path) -> None:
     later = new_report_folder(tmp_path, now=now.replace(second=31))
     assert [first.name, second.name, later.name] == ["20261207T101530Z", "20261207T101530Z-2", "20261207T101531Z"]
     assert all(folder.is_dir() and not any(folder.iterdir()) for folder in (first, second, later))
+
+
+def test_the_ui_shows_its_own_reports_when_object_storage_cannot_be_reached(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    ui = _on_bucket(settings, endpoint, settings.home)
+    folder = new_report_folder(ui.monitoring_dir)
+    (folder / "summary.json").write_text('{"window_end": "2026-12-07T10:00:00Z", "kpis": {"answered": 3}}')
+
+    (run,) = monitoring_runs(ui, last=10)
+
+    assert run.folder == folder and run.kpis.answered == 3
+    assert "published reports under" in caplog.text and "not fetched" in caplog.text

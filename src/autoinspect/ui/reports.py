@@ -1,7 +1,7 @@
 """What the pipelines left in the home folder, read for the UI: monitoring runs, dataset versions, reports.
 
 Reports written on other hosts (Airflow workers) are mirrored into this home first when ``storage.reports_url``
-is set (``autoinspect.shared_reports``).
+is set (``autoinspect.shared_reports``); when object storage cannot be reached the pages show what this home has.
 
 Summaries are parsed into small models of just the fields the pages show, ignoring the rest, so a monitoring run
 written by a newer release still renders; an unreadable file is logged and skipped, never fatal to a page.
@@ -46,6 +46,15 @@ class LiveFigures(BaseModel):
     """Answers per verdict: ``None``, ``Retake`` or the classes found, e.g. ``dent, scratch``."""
     review_share: float | None
     latency_p95_ms: float | None
+
+
+def mirror_reports(settings: Settings, folder: Path) -> None:
+    """Fetch the published reports ``folder`` lacks; when the object store fails (down, credentials refused),
+    log it and carry on with the local copies, so a page never breaks for lack of the newest report."""
+    try:
+        mirror(settings, folder)
+    except Exception as error:  # boto3's and the network's errors alike: the page must still render
+        logger.warning("published reports under %s not fetched: %s", folder, error)
 
 
 def live_figures(settings: Settings, hours: float = 1.0) -> LiveFigures:
@@ -115,7 +124,7 @@ class MonitoringRun(_Lenient):
 def monitoring_runs(settings: Settings, last: int) -> list[MonitoringRun]:
     """The ``last`` monitoring runs, oldest first (run folders are UTC stamps, so names sort by time)."""
     root = settings.monitoring_dir
-    mirror(settings, root)
+    mirror_reports(settings, root)
     if not root.is_dir():
         return []
     folders = sorted(path for path in root.iterdir() if (path / SUMMARY_FILE).is_file())[-last:]
@@ -153,7 +162,7 @@ def alert_rows(runs: list[MonitoringRun]) -> list[dict[str, Any]]:
 def dataset_rows(settings: Settings) -> list[dict[str, Any]]:
     """Every dataset version, newest first per name: images and boxes per split, and its profile if one exists."""
     store = DatasetStore.for_settings(settings)
-    mirror(settings, settings.reports_dir / "profile")
+    mirror_reports(settings, settings.reports_dir / "profile")
     rows: list[dict[str, Any]] = []
     for name in store.names():
         for manifest in reversed(store.history(name)):
@@ -182,7 +191,7 @@ def profile_html(settings: Settings, digest: str) -> Path | None:
 def latest_validation(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
     """The newest validation report's folder and its JSON, or ``None`` when validation never ran."""
     root = settings.reports_dir / "validation"
-    mirror(settings, root)
+    mirror_reports(settings, root)
     if not root.is_dir():
         return None
     for folder in sorted(root.iterdir(), reverse=True):
@@ -195,7 +204,7 @@ def latest_validation(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
 def latest_label_issues(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
     """The newest ``autoinspect data issues`` report's folder and its JSON, or ``None`` when it never ran."""
     root = settings.label_issues_dir
-    mirror(settings, root)
+    mirror_reports(settings, root)
     found = sorted(root.glob(f"*/{LABEL_ISSUES_JSON}"), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in found:
         payload = _read_json(path)

@@ -14,10 +14,10 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from autoinspect.config import Settings
-from autoinspect.shared_reports import mirror
 from autoinspect.ui import signin
 from autoinspect.ui.client import MODES, ApiClient, ApiError, DeploymentInfo, ModelInfo
 from autoinspect.ui.common import api_client, show_api_error
+from autoinspect.ui.reports import mirror_reports
 
 FLASH_KEY = "models_flash"
 COMPARISON_HEIGHT = 800
@@ -77,7 +77,7 @@ def compared_versions(settings: Settings) -> list[int]:
     """Versions with a photo-by-photo comparison against the champion of their day, newest first (continuous
     training writes one for each challenger under ``comparisons_dir/v<version>``)."""
     folder = settings.comparisons_dir
-    mirror(settings, folder)
+    mirror_reports(settings, folder)
     found = [p.parent.name for p in folder.glob("v*/comparison.json")] if folder.is_dir() else []
     return sorted((int(name[1:]) for name in found if name[1:].isdigit()), reverse=True)
 

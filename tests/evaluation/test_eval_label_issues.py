@@ -3,7 +3,10 @@ and the photos whose labels agree with a good model are not flagged."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import pytest
 
 from autoinspect.domain import Annotation, Box, Detection
 from autoinspect.evaluation.inputs import EvalImage
@@ -89,3 +92,16 @@ def test_a_model_that_is_never_right_flags_no_box() -> None:
     report = find_label_issues(photos, CLASSES)
     assert report.confident_scores["dent"] == 1.0
     assert not [issue for issue in report.issues if issue.box is not None and issue.kind is IssueKind.MISSING_BOX]
+
+
+def test_ranking_forks_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cleanlab's filter would fork a one-process pool; forking a process that runs threads can hang the child
+    forever (a CI run hung so), so the ranking runs that pool on threads and never forks."""
+
+    def no_fork() -> int:
+        raise AssertionError("the ranking forked a process")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    photos = _agreeing(np.random.default_rng(2), 12)
+    report = find_label_issues(photos, CLASSES)
+    assert report.photos == len(photos)

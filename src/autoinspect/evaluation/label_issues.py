@@ -24,8 +24,10 @@ a pixel distance and the sources' photos range from 640 to 4000 pixels.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
+from multiprocessing.pool import ThreadPool
 from typing import Any
 
 import numpy as np
@@ -140,6 +142,22 @@ def cleanlab_inputs(
     return labels, predictions
 
 
+@contextmanager
+def _no_fork_in_cleanlab() -> Iterator[None]:
+    """cleanlab's filter computes its per-class AP in a ``multiprocessing.Pool`` even for one process. Forking a
+    process that already runs threads (torch's, a server's, a test runner's) can leave the child waiting forever
+    on its queue's lock (seen in CI: the test hung in the pool's worker). A thread pool has the same ``starmap``
+    and ``close`` without the fork, and with one process there is no parallelism to lose."""
+    import cleanlab.object_detection.filter as cleanlab_filter
+
+    forking = cleanlab_filter.Pool
+    setattr(cleanlab_filter, "Pool", ThreadPool)  # noqa: B010 - a module global the library reads at call time
+    try:
+        yield
+    finally:
+        setattr(cleanlab_filter, "Pool", forking)  # noqa: B010
+
+
 def _box_issues(
     images: Sequence[EvalImage],
     classes: Sequence[str],
@@ -155,7 +173,8 @@ def _box_issues(
         compute_swap_box_scores,
     )
 
-    flagged = flag_images(labels, predictions)
+    with _no_fork_in_cleanlab():
+        flagged = flag_images(labels, predictions)
     common = {"labels": labels, "predictions": predictions}
     overlooked = compute_overlooked_box_scores(**common)
     swap = compute_swap_box_scores(**common)

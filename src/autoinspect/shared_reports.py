@@ -9,8 +9,8 @@ mirrors what it lacks into its own home before it lists reports: every page keep
 
 Report folders have unique names (a timestamp, a dataset digest, a model version), so their files are written
 once, like every object in the store; a file already published is left as it is (a label-issues report run again
-on the same version keeps its first published copy). The JSON file the UI
-lists a folder by is published last, so a reader never finds a folder whose other files have not arrived yet.
+on the same version keeps its first published copy). The JSON file the UI lists a folder by is published last,
+and mirrored last, so a reader never finds a folder whose other files have not arrived yet.
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ def new_report_folder(root: Path, now: datetime | None = None) -> Path:
             folder = root / f"{stamp}-{suffix}"
 
 
+def _json_last(name: str) -> tuple[bool, str]:
+    """Sort key: the JSON files a page lists report folders by come after the files they name."""
+    return name.endswith(".json"), name
+
+
 def _store(settings: Settings) -> ObjectStore | None:
     url = settings.storage.reports_url
     return None if url is None else object_store(url, endpoint_url=settings.storage.s3_endpoint_url)
@@ -53,7 +58,7 @@ def publish(settings: Settings, folder: Path) -> int:
     if store is None or not folder.resolve().is_relative_to(settings.reports_dir.resolve()):
         return 0
     home = settings.home.resolve()
-    files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda path: (path.suffix == ".json", path))
+    files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda path: _json_last(str(path)))
     written = 0
     for path in files:
         key = path.resolve().relative_to(home).as_posix()
@@ -75,7 +80,7 @@ def mirror(settings: Settings, folder: Path) -> int:
     prefix = folder.relative_to(home).as_posix() + "/"
     local = LocalObjects(home)
     fetched = 0
-    for key in sorted(store.keys(prefix), key=lambda key: (key.endswith(".json"), key)):
+    for key in sorted(store.keys(prefix), key=_json_last):
         if not local.exists(key):
             fetched += local.create(key, store.read(key))
     if fetched:

@@ -134,11 +134,9 @@ def prepare_dataset(
     profile_result = None
     if profile:
         checkout = DatasetStore.for_settings(settings).materialise(manifest, settings.checkouts_dir)
+        profile_folder = settings.reports_dir / "profile" / manifest.digest[:12]
         profile_result = profile_dataset(
-            checkout,
-            settings.reports_dir / "profile" / manifest.digest[:12],
-            workers=settings.worker_count,
-            title=f"{manifest.ref.short} profile",
+            checkout, profile_folder, workers=settings.worker_count, title=f"{manifest.ref.short} profile"
         )
-        publish(settings, settings.reports_dir / "profile" / manifest.digest[:12])
+        publish(settings, profile_folder)
     return PreparedDataset(version=manifest, validation=outcome, profile=profile_result)

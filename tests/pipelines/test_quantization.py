@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from autoinspect import cli
 from autoinspect.config import Settings, get_settings
 from autoinspect.data.synthetic import generate_dataset
+from autoinspect.evaluation.metric_names import MetricName, metric_key
 from autoinspect.images import decode_image
 from autoinspect.inference import Detector
 from autoinspect.pipelines.quantization import quantization_rules
@@ -60,11 +61,13 @@ def test_int8_variant_is_evaluated_gated_registered_and_served(
 
     monkeypatch.setenv("AUTOINSPECT_QUANTIZATION__MAX_AP50_DROP", "1")  # generous limits: the gate must pass
     monkeypatch.setenv("AUTOINSPECT_QUANTIZATION__MAX_VERDICT_DROP", "1")
+    monkeypatch.setenv("AUTOINSPECT_QUANTIZATION__MAX_PRESENCE_F1_DROP", "1")
     get_settings.cache_clear()
     output = _invoke("quantize", "--model", "champion", "--calibration-photos", "4")
     int8_run, int8_model = _line(output, "run: "), Path(_line(output, "model: "))
     assert f"(int8 of {float_run})" in output and "damaged caught" in output
-    assert output.count("  pass ") >= 4 and "FAIL" not in output  # AP50 per class and both verdict figures
+    # AP50 and presence F1 per class, both verdict figures
+    assert output.count("  pass ") >= 6 and "FAIL" not in output and "pass image/f1/dent" in output
     assert "version 2 (int8): alias" in output
     listed = _invoke("models", "list")
     assert "v2" in listed and "lite int8" in listed
@@ -95,6 +98,7 @@ def test_int8_variant_is_evaluated_gated_registered_and_served(
     # run, not registered
     monkeypatch.delenv("AUTOINSPECT_QUANTIZATION__MAX_AP50_DROP")
     monkeypatch.delenv("AUTOINSPECT_QUANTIZATION__MAX_VERDICT_DROP")
+    monkeypatch.delenv("AUTOINSPECT_QUANTIZATION__MAX_PRESENCE_F1_DROP")
     get_settings.cache_clear()
     report = Path(client.download_artifacts(float_run, f"evaluation/{EVALUATION_FILE}", str(tmp_path / "float")))
     evaluation = json.loads(report.read_text())
@@ -109,8 +113,9 @@ def test_int8_variant_is_evaluated_gated_registered_and_served(
 
 
 def test_the_quantization_gate_holds_each_class_and_both_verdict_figures_to_its_limits(settings: Settings) -> None:
-    rules = quantization_rules(settings)  # defaults: 0.01 per class AP50 and per verdict figure
-    verdict = {MAP50: 0.35, IMAGE_DAMAGED_CAUGHT: 0.95, IMAGE_CLEAN_NONE_RATE: 0.9}
+    rules = quantization_rules(settings)  # defaults: 0.01 per class AP50, per class presence F1, per verdict figure
+    presence = {metric_key(MetricName.IMAGE_F1, "scratch"): 0.88, metric_key(MetricName.IMAGE_F1, "dent"): 0.60}
+    verdict = {MAP50: 0.35, IMAGE_DAMAGED_CAUGHT: 0.95, IMAGE_CLEAN_NONE_RATE: 0.9, **presence}
     float_model = {ap50_key("scratch"): 0.30, ap50_key("dent"): 0.40, **verdict}
     close = {ap50_key("scratch"): 0.295, ap50_key("dent"): 0.41, **verdict}
     assert check_gates(close, float_model, rules).passed
@@ -118,6 +123,8 @@ def test_the_quantization_gate_holds_each_class_and_both_verdict_figures_to_its_
         (ap50_key("dent"), 0.385, GateRule.AP50_DROP),
         (IMAGE_DAMAGED_CAUGHT, 0.93, GateRule.DAMAGED_CAUGHT_DROP),
         (IMAGE_CLEAN_NONE_RATE, 0.85, GateRule.CLEAN_NONE_RATE_DROP),
+        # AP50 and both pooled verdict figures kept, dents named less often: measured on the default recipe's int8
+        (metric_key(MetricName.IMAGE_F1, "dent"), 0.55, GateRule.PRESENCE_F1_DROP),
     ):
         decision = check_gates({**close, key: value}, float_model, rules)
         assert [check.rule for check in decision.failures] == [rule], decision

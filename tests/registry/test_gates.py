@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from autoinspect.evaluation.metric_names import MetricName, metric_key
 from autoinspect.registry.gates import (
     IMAGE_CLEAN_NONE_RATE,
     IMAGE_DAMAGED_CAUGHT,
@@ -17,8 +18,10 @@ from autoinspect.registry.gates import (
     check_gates,
 )
 
+DENT_F1 = metric_key(MetricName.IMAGE_F1, "dent")
 CHAMPION = {
     MAP50: 0.60,
+    DENT_F1: 0.80,
     ap50_key("scratch"): 0.55,
     ap50_key("dent"): 0.65,
     IMAGE_DAMAGED_CAUGHT: 0.90,
@@ -49,6 +52,9 @@ def _with(changes: dict[str, float] | None = None) -> dict[str, float]:
         (_with({IMAGE_CLEAN_NONE_RATE: 0.94}), CHAMPION, GateRules(), False, [GateRule.CLEAN_NONE_RATE_DROP]),
         (_with({IMAGE_DAMAGED_CAUGHT: 0.80}), CHAMPION, GateRules(), False, [GateRule.DAMAGED_CAUGHT_DROP]),
         (_with({LATENCY_MS_P95: 75.0}), CHAMPION, BUDGET, False, [GateRule.LATENCY_BUDGET]),
+        (_with({DENT_F1: 0.70}), CHAMPION, GateRules(), True, []),  # presence F1 is not gated unless asked
+        (_with({DENT_F1: 0.70}), CHAMPION, GateRules(max_presence_f1_drop=0.05), False, [GateRule.PRESENCE_F1_DROP]),
+        (_with({DENT_F1: 0.76}), CHAMPION, GateRules(max_presence_f1_drop=0.05), True, []),
         (_with({MAP50: 0.1, ap50_key("dent"): 0.0}), None, GateRules(), True, []),  # no champion: only absolute rules
         (_with({MAP50: 0.1}), None, GateRules(min_map50=0.3), False, [GateRule.MIN_MAP50]),
         (
@@ -72,6 +78,9 @@ def _with(changes: dict[str, float] | None = None) -> dict[str, float]:
         "more-false-alarms",
         "fewer-damaged-caught",
         "over-latency-budget",
+        "presence-f1-ungated",
+        "presence-f1-drop",
+        "presence-f1-within-limit",
         "no-champion",
         "below-floor",
         "below-verdict-floors",
@@ -108,6 +117,8 @@ def test_each_check_says_what_it_compared() -> None:
         IMAGE_CLEAN_NONE_RATE,
         IMAGE_DAMAGED_CAUGHT,
     }
+    with_presence = check_gates(_with(), CHAMPION, GateRules(max_presence_f1_drop=0.0))
+    assert DENT_F1 in {check.metric for check in with_presence.checks}
 
 
 def test_rules_and_decisions_round_trip_as_json() -> None:

@@ -58,12 +58,13 @@ class QuantizationOutcome(BaseModel):
 
 def quantization_rules(settings: Settings) -> GateRules:
     """The quantization gate as promotion-gate rules with the float model in the champion's place: no absolute
-    floor, each class's AP50 and both verdict figures may drop by the configured amounts at most."""
+    floor, each class's AP50 and presence F1 and both verdict figures may drop by the configured amounts at most."""
     limits = settings.quantization
     return GateRules(
         max_ap50_drop=limits.max_ap50_drop,
         max_clean_none_rate_drop=limits.max_verdict_drop,
         max_damaged_caught_drop=limits.max_verdict_drop,
+        max_presence_f1_drop=limits.max_presence_f1_drop,
     )
 
 

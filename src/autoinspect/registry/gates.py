@@ -31,6 +31,8 @@ IMAGE_DAMAGED_CAUGHT = metric_key(MetricName.DAMAGED_CAUGHT)
 """Share of damaged photos whose verdict is not "None": the "caught before stock intake" KPI."""
 IMAGE_CLEAN_NONE_RATE = metric_key(MetricName.CLEAN_NONE_RATE)
 """Share of clean photos answered "None": one minus the false-alarm rate on clean cars."""
+PRESENCE_F1_PREFIX = f"{MetricName.IMAGE_F1.value}/"
+"""Per-class presence F1 keys (``image/f1/dent``): does the verdict name the classes the photo shows."""
 LATENCY_MS_P95 = "latency_ms_p95"
 """Added to the evaluation's metrics by the evaluation step (it times the Detector)."""
 
@@ -51,6 +53,7 @@ class GateRule(StrEnum):
     AP50_DROP = "ap50_drop"
     CLEAN_NONE_RATE_DROP = "clean_none_rate_drop"
     DAMAGED_CAUGHT_DROP = "damaged_caught_drop"
+    PRESENCE_F1_DROP = "presence_f1_drop"
 
 
 class GateRules(BaseModel):
@@ -70,6 +73,10 @@ class GateRules(BaseModel):
     """Largest drop of the clean-photo "None" rate: by default false alarms on clean cars may not increase."""
     max_damaged_caught_drop: float = Field(0.02, ge=0.0)
     """Largest drop of the share of damaged photos caught."""
+    max_presence_f1_drop: float | None = Field(None, ge=0.0)
+    """Largest drop of any class's presence F1 (``image/f1/<class>``); ``None`` leaves it unchecked. The verdict
+    figures above pool the classes, so a variant that keeps "damaged or not" but names dents less often passes
+    them; this holds each class's answer."""
     latency_budget_ms: float | None = Field(None, gt=0.0)
     """Budget for p95 latency in milliseconds; ``None`` leaves latency ungated (it depends on the machine)."""
 
@@ -116,6 +123,9 @@ def check_gates(
         # one AP50 check per class the reference was measured on: a class only the candidate has is new, not gated
         keys = sorted(key for key in champion if key.startswith(AP50_PREFIX))
         drops = [(GateRule.AP50_DROP, key, rules.max_ap50_drop) for key in keys]
+        if rules.max_presence_f1_drop is not None:
+            presence = sorted(key for key in champion if key.startswith(PRESENCE_F1_PREFIX))
+            drops += [(GateRule.PRESENCE_F1_DROP, key, rules.max_presence_f1_drop) for key in presence]
         drops.append((GateRule.CLEAN_NONE_RATE_DROP, IMAGE_CLEAN_NONE_RATE, rules.max_clean_none_rate_drop))
         drops.append((GateRule.DAMAGED_CAUGHT_DROP, IMAGE_DAMAGED_CAUGHT, rules.max_damaged_caught_drop))
         checks += [_no_drop(rule, key, candidate, champion, limit, against) for rule, key, limit in drops]

@@ -1,17 +1,23 @@
 """Could the backbone's ImageNet classifier tell "no vehicle in the photo"? Its vehicle probability on real photos.
 
-Run: ``.venv/bin/python benchmarks/vehicle_probe.py [--data ../shared/data/car-damage-full] [--every 20]``: about
-three minutes on 2 cores. The pretrained EfficientNet-Lite0 classifier (the packaged ImageNet weights) scores every
-photo of every split at 224 px; the vehicle probability is the summed softmax of its road-vehicle classes and
-vehicle parts (:data:`VEHICLE_CLASSES`). A quality-gate check "no vehicle" must refuse none of the real photos,
-so its threshold would sit under their minimum; the top sixth of every ``--every``-th photo (wall, sky, background:
-no damage and mostly no vehicle) shows what such a threshold would still let through.
+Run: ``.venv/bin/python benchmarks/vehicle_probe.py [--data ../shared/data/car-damage-full] [--every 20]
+[--negatives DIR]``: about three minutes on 2 cores. The pretrained EfficientNet-Lite0 classifier (the packaged
+ImageNet weights) scores every photo of every split at 224 px; the vehicle probability is the summed softmax of its
+road-vehicle classes and vehicle parts (:data:`VEHICLE_CLASSES`). A quality-gate check "no vehicle" must refuse
+none of the real photos, so its threshold would sit under their minimum; the top sixth of every ``--every``-th
+photo (wall, sky, background: no damage and mostly no vehicle) shows what such a threshold would still let through.
 
 Two ways around the close-ups are measured too, both fitted on the train photos only and judged on val and test:
 how unlike the train photos a photo is (Mahalanobis distance of the classifier's pooled features, Ledoit-Wolf
 covariance), and the probability mass on the :data:`FAMILIAR_CLASSES` ImageNet classes most probable over the
 train photos (whatever close-ups of paint look like to ImageNet, not only vehicles). Against them: the top strips
-and three photos with no vehicle that ship inside installed packages (a portrait, a temple, a flower).
+and three photos with no vehicle that ship inside installed packages (a portrait, a temple, a flower), plus the
+photos of ``--negatives`` (BENCHMARKS.md uses the sample photos inside scikit-image's wheel: people, animals, a
+document, brick, grass and gravel textures, the moon).
+
+With ``--negatives``, a learned check is measured too: a logistic regression of "train photo" against the
+negatives on the pooled features, each negative scored by a fit without it (leave one out), the real val + test
+photos by the fit on all of them; a usable check would score every real photo above every held-out negative.
 """
 
 from __future__ import annotations
@@ -70,6 +76,39 @@ def no_vehicle_photos() -> list[Image.Image]:
     ]
 
 
+def negative_photos(folder: Path | None) -> dict[str, Image.Image]:
+    """The packaged no-vehicle photos and those of ``folder``, by name."""
+    named = dict(zip(("grace_hopper.jpg", "china.jpg", "flower.jpg"), no_vehicle_photos(), strict=True))
+    suffixes = {".jpg", ".jpeg", ".png"}
+    extra = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes) if folder is not None else []
+    return named | {path.name: Image.open(path) for path in extra}
+
+
+def learned_check(train: np.ndarray, negatives: np.ndarray, real: np.ndarray, names: list[str]) -> None:
+    """Print the held-out negatives' and the real photos' "is a train-like photo" probabilities."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def fit(x: np.ndarray, y: np.ndarray) -> object:
+        regression = LogisticRegression(C=0.01, class_weight="balanced", max_iter=2000)
+        return make_pipeline(StandardScaler(), regression).fit(x, y)
+
+    labels = np.r_[np.ones(len(train)), np.zeros(len(negatives))]
+    held_out = []
+    for i in range(len(negatives)):
+        model = fit(np.vstack([train, np.delete(negatives, i, 0)]), np.delete(labels, len(train) + i))
+        held_out.append(float(model.predict_proba(negatives[i : i + 1])[0, 1]))  # type: ignore[attr-defined]
+    scores = fit(np.vstack([train, negatives]), labels).predict_proba(real)[:, 1]  # type: ignore[attr-defined]
+    print()
+    print("learned check (logistic regression, C 0.01, negatives held out one at a time):")
+    print(f"real val + test photos: min {scores.min():.3f}, 1 % {np.percentile(scores, 1):.3f}")
+    ranked = sorted(zip(held_out, names, strict=True), reverse=True)
+    print("held-out negatives:", ", ".join(f"{name} {score:.2f}" for score, name in ranked))
+    refused = sum(score < scores.min() for score in held_out)
+    print(f"negatives under the lowest real photo: {refused} of {len(held_out)}")
+
+
 def percentiles(name: str, values: np.ndarray) -> str:
     cells = " | ".join(f"{v:.4g}" for v in np.percentile(values, [0, 1, 5, 50, 95, 100]))
     return f"| {name} | {cells} |"
@@ -79,6 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--every", type=int, default=20)
+    parser.add_argument("--negatives", type=Path, help="a folder of more photos without a vehicle")
     args = parser.parse_args()
     from sklearn.covariance import LedoitWolf
 
@@ -98,8 +138,10 @@ def main() -> None:
         "train photos": classify_all(model, [Image.open(p) for p in paths["train"]], "train photos"),
         "val + test photos": classify_all(model, [Image.open(p) for p in unseen], "val + test photos"),
         "top sixth of a photo": classify_all(model, strips, "top strips"),
-        "no vehicle (portrait, temple, flower)": classify_all(model, no_vehicle_photos(), "no-vehicle photos"),
     }
+    negatives = negative_photos(args.negatives)
+    no_vehicle = f"no vehicle ({len(negatives)})"
+    groups[no_vehicle] = classify_all(model, list(negatives.values()), "no-vehicle photos")
     train_features, train_probabilities = groups["train photos"]
     covariance = LedoitWolf().fit(train_features)
     familiar = np.argsort(train_probabilities.mean(axis=0))[::-1][:FAMILIAR_CLASSES]
@@ -116,10 +158,17 @@ def main() -> None:
         for name, (features, probabilities) in groups.items():
             if name != "train photos":
                 print(percentiles(name, measure(features, probabilities)))
+        real_values = measure(*groups["val + test photos"])
+        no_vehicle_values = measure(*groups[no_vehicle])
+        # a distance refuses above the real photos' largest, the other measures below their smallest
+        beyond = no_vehicle_values > real_values.max() if "distance" in title else no_vehicle_values < real_values.min()
+        print(f"no-vehicle photos a check refusing no real photo would refuse: {beyond.sum()} of {len(beyond)}")
     real = groups["val + test photos"][1][:, list(VEHICLE_CLASSES)].sum(axis=1)
     lowest = np.argsort(real)[:5]
     print()
     print("lowest vehicle probability among val + test:", ", ".join(f"{unseen[i].name} {real[i]:.4f}" for i in lowest))
+    if args.negatives is not None:
+        learned_check(train_features, groups[no_vehicle][0], groups["val + test photos"][0], list(negatives))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@ one for the vehicle out, stored, listed and fetched again as answered."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pypdf
 from fastapi.testclient import TestClient
 from served import KeyFactory, jpeg, running_service, wait_for_log
 from typer.testing import CliRunner
@@ -230,3 +232,16 @@ def test_the_report_is_one_printable_html_file_with_photos_findings_and_reviews(
     assert "Reviewed by test" in html and "the model's answer was confirmed" in html and "Not reviewed" in html
     assert "http://" not in html and "https://" not in html  # self-contained: nothing fetched when opened
     assert client.get("/v1/inspections/nope/report", headers=headers).status_code == 404
+
+    url = f"/v1/inspections/{body['inspection_id']}/report"
+    pdf = client.get(url, params={"format": "pdf"}, headers=headers)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert f'filename="inspection-{body["inspection_id"]}.pdf"' in pdf.headers["content-disposition"]
+    document = pypdf.PdfReader(io.BytesIO(pdf.content))
+    text = " ".join(page.extract_text() for page in document.pages)
+    assert "Vehicle inspection: VIN-8" in text and "Damage found" in text and "<b>claim</b>" in text
+    assert "Reviewed by test" in text and "Not reviewed" in text
+    # both photos, laid out (the pages share one resource dictionary, so each page lists both)
+    assert len({image.name for page in document.pages for image in page.images}) == 2
+    assert client.get(url, params={"format": "docx"}, headers=headers).status_code == 422
+    assert client.get("/v1/inspections/nope/report", params={"format": "pdf"}, headers=headers).status_code == 404

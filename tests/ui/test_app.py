@@ -133,11 +133,14 @@ def test_inspect_page_inspects_a_vehicle_and_shows_what_is_new_since_its_last_in
     assert "Vehicle verdict=dent, scratch" in text and "Damage on 1 of 2 usable photo(s)" in text, text
     assert "New damage since the inspection of" in text and "dent on left; scratch on left" in text, text
     assert "door.jpg (left)" in [header.value for header in at.subheader] and "2 inspection(s) of VIN-U" in text
-    (download,) = at.get("download_button")
-    assert "Download the report" in download.proto.label
+    labels = [download.proto.label for download in at.get("download_button")]
+    assert labels == ["Download the report (HTML, printable)", "Download the report (PDF)"]
     at.button[0].click().run()  # the same photos and views again: the stored inspection, not a second one
     with ApiClient(server, key) as client:
-        assert client.inspections(vehicle_id="VIN-U")["total"] == 2
+        history = client.inspections(vehicle_id="VIN-U")
+        assert history["total"] == 2
+        # what the PDF button downloads when clicked (AppTest cannot click a download)
+        assert client.inspection_report_pdf(history["items"][0]["inspection_id"]).startswith(b"%PDF-")
 
 
 def test_review_page_lists_a_flagged_answer_and_accept_removes_it(

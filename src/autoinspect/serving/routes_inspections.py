@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import AwareDatetime, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +23,7 @@ from autoinspect.domain import VehicleView
 from autoinspect.serving.auth import InspectKey
 from autoinspect.serving.inspection import Photo, RequestRejectedError
 from autoinspect.serving.inspection_report import render_report
+from autoinspect.serving.report_pdf import PDF_MEDIA_TYPE, render_pdf
 from autoinspect.serving.routes_inspect import INSPECT_ERRORS, PHOTOS, VEHICLE_ID, request_body
 from autoinspect.serving.schemas import (
     ErrorBody,
@@ -127,22 +128,35 @@ def get_inspection(
 @router.get(
     "/v1/inspections/{inspection_id}/report",
     response_class=HTMLResponse,
-    responses={**_JSON_ERRORS, 200: {"content": {"text/html": {}}, "description": "The report, one HTML file"}},
+    responses={
+        **_JSON_ERRORS,
+        200: {
+            "content": {"text/html": {}, PDF_MEDIA_TYPE: {}},
+            "description": "The report: one HTML file, or a PDF with `format=pdf`",
+        },
+    },
     summary="A printable report of one inspection",
 )
 def inspection_report(
-    inspection_id: Annotated[str, Path(max_length=100)], _key: InspectKey, state: State
-) -> HTMLResponse:
+    inspection_id: Annotated[str, Path(max_length=100)],
+    _key: InspectKey,
+    state: State,
+    report_format: Annotated[
+        Literal["html", "pdf"], Query(alias="format", description="`html` (the default) or `pdf` (A4 pages).")
+    ] = "html",
+) -> Response:
     """One self-contained HTML file: the vehicle's findings, each photo with its damage outlined, the model
-    version and time, and who reviewed what. Print it, or save it as PDF from the browser."""
+    version and time, and who reviewed what; with ``format=pdf`` the same report laid out as a PDF."""
     html = render_report(
         _stored(state, inspection_id),
         images=state.images,
         reviews=state.reviews,
         classes=state.settings.classes,
     )
-    filename = f"inspection-{inspection_id}.html"
-    return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="{filename}"'})
+    if report_format == "pdf":
+        headers = {"Content-Disposition": f'attachment; filename="inspection-{inspection_id}.pdf"'}
+        return Response(render_pdf(html), media_type=PDF_MEDIA_TYPE, headers=headers)
+    return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="inspection-{inspection_id}.html"'})
 
 
 @router.get("/v1/inspections", response_model=InspectionPage, responses=_READ_ERRORS, summary="List inspections")

@@ -203,7 +203,12 @@ class ApiClient:
 
     def inspection_report(self, inspection_id: str) -> str:
         """The printable HTML report of an inspection."""
-        return self._call("GET", f"/v1/inspections/{inspection_id}/report", text=True)  # type: ignore[no-any-return]
+        return self._call("GET", f"/v1/inspections/{inspection_id}/report", body="text")  # type: ignore[no-any-return]
+
+    def inspection_report_pdf(self, inspection_id: str) -> bytes:
+        """The same report as a PDF."""
+        path = f"/v1/inspections/{inspection_id}/report"
+        return self._call("GET", path, body="bytes", params={"format": "pdf"})  # type: ignore[no-any-return]
 
     def inspections(self, *, vehicle_id: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """A page of inspections, newest first (``items``, ``total``, ``next_offset``)."""
@@ -247,14 +252,17 @@ class ApiClient:
     def models(self) -> list[ModelInfo]:
         return _MODELS.validate_python(self._call("GET", "/v1/models"))
 
-    def _call(self, method: str, path: str, *, text: bool = False, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, *, body: Literal["json", "text", "bytes"] = "json", **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             logger.warning("%s %s failed: %s", method, path, error)
             raise ApiError(UNREACHABLE, f"the API at {self.base_url} cannot be reached ({error})") from None
-        if response.is_success:
-            return response.text if text else response.json()
+        if not response.is_success:
+            raise ApiError(response.status_code, _detail(response))
+        if body == "bytes":
+            return response.content
+        return response.text if body == "text" else response.json()
         raise ApiError(response.status_code, _detail(response))
 
 

@@ -93,13 +93,27 @@ def _offer_report(settings: Settings, result: VehicleInspection) -> None:
     except ApiError as error:
         show_api_error(error, settings)
         return
-    st.download_button(
+    name = f"inspection-{result.vehicle_id}-{result.created_at:%Y%m%d-%H%M}"
+    html, pdf = st.columns(2)
+    html.download_button(
         "Download the report (HTML, printable)",
         report,
-        file_name=f"inspection-{result.vehicle_id}-{result.created_at:%Y%m%d-%H%M}.html",
+        file_name=f"{name}.html",
         mime="text/html",
         key="vehicle-report",
     )
+    pdf.download_button(
+        "Download the report (PDF)",
+        lambda: _report_pdf(settings, result.inspection_id),  # made when clicked: about a second of layout
+        file_name=f"{name}.pdf",
+        mime="application/pdf",
+        key="vehicle-report-pdf",
+    )
+
+
+def _report_pdf(settings: Settings, inspection_id: str) -> bytes:
+    with api_client(settings) as client:
+        return client.inspection_report_pdf(inspection_id)
 
 
 def _show_history(settings: Settings, result: VehicleInspection) -> None:

@@ -64,24 +64,23 @@ def classify_all(model: torch.nn.Module, images: list[Image.Image], what: str) -
     return torch.cat(features).double().numpy(), torch.cat(probabilities).double().numpy()
 
 
-def no_vehicle_photos() -> list[Image.Image]:
+def no_vehicle_photos() -> list[Path]:
     """Photos without a vehicle that ship inside installed packages (matplotlib's and scikit-learn's samples)."""
     import matplotlib
     import sklearn
 
     return [
-        Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"),
-        Image.open(Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg"),
-        Image.open(Path(sklearn.__file__).parent / "datasets" / "images" / "flower.jpg"),
+        Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
+        Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg",
+        Path(sklearn.__file__).parent / "datasets" / "images" / "flower.jpg",
     ]
 
 
 def negative_photos(folder: Path | None) -> dict[str, Image.Image]:
-    """The packaged no-vehicle photos and those of ``folder``, by name."""
-    named = dict(zip(("grace_hopper.jpg", "china.jpg", "flower.jpg"), no_vehicle_photos(), strict=True))
+    """The packaged no-vehicle photos and those of ``folder``, by file name."""
     suffixes = {".jpg", ".jpeg", ".png"}
     extra = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes) if folder is not None else []
-    return named | {path.name: Image.open(path) for path in extra}
+    return {path.name: Image.open(path) for path in [*no_vehicle_photos(), *extra]}
 
 
 def learned_check(train: np.ndarray, negatives: np.ndarray, real: np.ndarray, names: list[str]) -> None:

@@ -263,7 +263,6 @@ class ApiClient:
         if body == "bytes":
             return response.content
         return response.text if body == "text" else response.json()
-        raise ApiError(response.status_code, _detail(response))
 
 
 def _detail(response: httpx.Response) -> str:
